@@ -1,0 +1,52 @@
+# compresslab: every target creates or reuses the pinned venv first.
+# `make grade` grades the bundled example submissions; `make test` is what CI runs.
+
+PYTHON_BASE ?= $(firstword $(wildcard /usr/bin/python3.11) $(shell command -v python3))
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The venv is rebuilt only when the pinned dependencies in pyproject.toml change.
+PINS_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
+STAMP := $(VENV)/.installed-$(PINS_HASH)
+
+SUBMISSIONS ?= data/examples
+OUT ?= grades
+NOTEBOOKS ?= int8_cnn
+
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: setup release grade test bench checkpoints fixtures clean
+
+setup: $(STAMP)
+
+$(STAMP):
+	rm -rf $(VENV)
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Regenerate assignment/ and autograder/ from solution/ (byte-for-byte reproducible).
+release: $(STAMP)
+	$(PY) -m compresslab.release $(NOTEBOOKS)
+
+## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir
+grade: $(STAMP)
+	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+## Retrain the fp32 checkpoints in data/checkpoints (deterministic).
+checkpoints: $(STAMP)
+	$(PY) -m compresslab.checkpoints --all
+
+## Regenerate the hidden-test fixtures in data/fixtures from the reference solutions.
+fixtures: $(STAMP)
+	$(PY) -m compresslab.fixtures $(NOTEBOOKS)
+
+bench: $(STAMP)
+	$(PY) -m compresslab.bench --out bench-results.md
+
+clean:
+	rm -rf $(VENV) grades build

@@ -1,0 +1,86 @@
+"""Assertions for notebook tests, with messages a student can act on.
+
+Every check raises ``AssertionError`` whose message says what was expected and
+what was found, e.g. ``quantized weights: expected integer values in [-128, 127]
+of shape (6, 3, 5, 5), got float32 with values in [-3.2, 3.1]``.
+"""
+
+import numpy as np
+import torch
+
+
+def describe(x) -> str:
+    """One line about ``x``: type, dtype, shape and value range."""
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        t = torch.as_tensor(x)
+        if t.numel() == 0:
+            return f"an empty {str(t.dtype).replace('torch.', '')} tensor of shape {tuple(t.shape)}"
+        lo, hi = t.min().item(), t.max().item()
+        kind = "array" if isinstance(x, np.ndarray) else "tensor"
+        return f"a {str(t.dtype).replace('torch.', '')} {kind} of shape {tuple(t.shape)} with values in [{lo:.6g}, {hi:.6g}]"
+    return f"{type(x).__name__} {x!r}"[:200]
+
+
+def check_tensor(x, name: str, shape: tuple | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Assert ``x`` is a tensor (of ``shape`` and ``dtype`` when given); return it."""
+    if not isinstance(x, torch.Tensor):
+        raise AssertionError(f"{name}: expected a torch.Tensor, got {describe(x)}")
+    if shape is not None and tuple(x.shape) != tuple(shape):
+        raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {describe(x)}")
+    if dtype is not None and x.dtype != dtype:
+        raise AssertionError(f"{name}: expected dtype {dtype}, got {describe(x)}")
+    return x
+
+
+def check_integer_valued(x, name: str, low: float, high: float, shape: tuple | None = None, dtype: torch.dtype | None = None) -> None:
+    """Assert ``x`` holds whole numbers in ``[low, high]`` (any float dtype unless ``dtype`` is given)."""
+    t = check_tensor(x, name, shape, dtype)
+    if not torch.is_floating_point(t) and dtype is None:
+        raise AssertionError(f"{name}: expected a floating-point tensor holding whole numbers, got {describe(t)}")
+    fractional = t != t.round()
+    if fractional.any():
+        sample = t[fractional].flatten()[:3].tolist()
+        raise AssertionError(f"{name}: expected whole numbers in [{low:g}, {high:g}], got non-integers such as {sample} ({describe(t)}); did you round?")
+    if t.numel() and (t.min() < low or t.max() > high):
+        raise AssertionError(f"{name}: expected whole numbers in [{low:g}, {high:g}], got {describe(t)}; did you clamp?")
+
+
+def check_scalar(x, name: str) -> float:
+    """Assert ``x`` is a finite real number (Python number, NumPy scalar or one-element tensor); return it as float."""
+    try:
+        value = float(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise AssertionError(f"{name}: expected a number, got {describe(x)}") from None
+    if not np.isfinite(value):
+        raise AssertionError(f"{name}: expected a finite number, got {value}")
+    return value
+
+
+def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Assert ``actual`` matches ``expected`` within ``torch.testing.assert_close`` tolerances; name a few mismatches."""
+    if isinstance(expected, torch.Tensor):
+        check_tensor(actual, name, expected.shape)
+        actual_t = actual.detach().cpu().to(expected.dtype)
+    else:
+        actual_t = torch.tensor(check_scalar(actual, name), dtype=torch.float64)
+        expected = torch.tensor(float(expected), dtype=torch.float64)
+    try:
+        torch.testing.assert_close(actual_t, expected, rtol=rtol, atol=atol)
+    except AssertionError:
+        raise AssertionError(f"{name}: values differ from the expected ones (rtol={rtol:g}, atol={atol:g}); {_mismatches(actual_t, expected)}") from None
+
+
+def check_equal(actual, expected: torch.Tensor, name: str, dtype: torch.dtype | None = None) -> None:
+    """Assert ``actual`` equals ``expected`` exactly (same shape; same dtype when ``dtype`` is given)."""
+    check_tensor(actual, name, expected.shape, dtype)
+    actual_t = actual.detach().cpu()
+    if not torch.equal(actual_t.to(expected.dtype), expected):
+        raise AssertionError(f"{name}: values differ from the expected ones; {_mismatches(actual_t, expected)}")
+
+
+def _mismatches(actual: torch.Tensor, expected: torch.Tensor, limit: int = 3) -> str:
+    actual, expected = actual.double().flatten(), expected.double().flatten()
+    differ = ~torch.isclose(actual, expected, rtol=0, atol=0, equal_nan=True)
+    idx = differ.nonzero().flatten()[:limit].tolist()
+    pairs = ", ".join(f"[{i}] got {actual[i].item():.6g} expected {expected[i].item():.6g}" for i in idx)
+    return f"{int(differ.sum())} of {actual.numel()} differ, e.g. {pairs}"

@@ -1,0 +1,24 @@
+"""Executing notebooks with nbclient (used by fixture generation and the tests)."""
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def execute_notebook(
+    path: str | Path, cwd: str | Path | None = None, extra_source: str | None = None, timeout: int = 600
+) -> nbformat.NotebookNode:
+    """Execute the notebook at ``path`` top to bottom in a fresh ``python3`` kernel and return it.
+
+    cwd: working directory of the kernel (default: the notebook's folder).
+    extra_source: code appended as a last cell (e.g. to record results from the notebook's globals).
+    timeout: seconds allowed per cell. A failing cell raises ``nbclient.exceptions.CellExecutionError``.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    if extra_source is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(extra_source))
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd or path.parent)}})
+    client.execute()
+    return nb

@@ -1,0 +1,98 @@
+"""Seeded training and evaluation loops with progress bars (one copy, shared by every notebook)."""
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .device import get_device
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of ``train``; the defaults train the embedded-dataset checkpoints."""
+
+    epochs: int = 10  # passes over the training set
+    lr: float = 0.05  # peak learning rate of SGD, annealed to 0 with a cosine schedule
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 5e-4  # L2 penalty on all parameters
+    seed: int = 0  # seeds torch, numpy and random before the first batch
+
+
+def set_seed(seed: int) -> None:
+    """Seed ``random``, NumPy and torch (CPU and CUDA) and ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def train(
+    model: nn.Module,
+    loader: DataLoader,
+    config: TrainConfig = TrainConfig(),
+    device: torch.device | None = None,
+    callbacks: Iterable[Callable[[], None]] = (),
+    progress: bool = True,
+) -> list[float]:
+    """Train ``model`` in place with SGD + cosine schedule and cross-entropy; return the mean loss per epoch.
+
+    callbacks: called after every optimizer step (e.g. to re-apply pruning masks or snap weights to a codebook).
+    """
+    device = device or get_device()
+    set_seed(config.seed)
+    model.to(device).train()
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * len(loader)))
+    losses = []
+    for epoch in tqdm(range(config.epochs), desc="train", disable=not progress, leave=False):
+        total, count = 0.0, 0
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            optimizer.zero_grad()
+            loss = criterion(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            for callback in callbacks:
+                callback()
+            total += loss.item() * len(targets)
+            count += len(targets)
+        losses.append(total / count)
+    model.eval()
+    return losses
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    extra_preprocess: Iterable[Callable[[torch.Tensor], torch.Tensor]] = (),
+    max_samples: int | None = None,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> float:
+    """Top-1 accuracy of ``model`` on ``loader`` in percent (0-100).
+
+    extra_preprocess: functions applied to each input batch, in order (e.g. quantize the input).
+    max_samples: stop after at least this many images (``None``: the whole loader).
+    """
+    device = device or get_device()
+    model.to(device).eval()
+    correct, seen = 0, 0
+    for inputs, targets in tqdm(loader, desc="eval", disable=not progress, leave=False):
+        inputs, targets = inputs.to(device), targets.to(device)
+        for preprocess in extra_preprocess:
+            inputs = preprocess(inputs)
+        predictions = model(inputs).argmax(dim=1)
+        correct += (predictions == targets).sum().item()
+        seen += len(targets)
+        if max_samples is not None and seen >= max_samples:
+            break
+    return 100.0 * correct / seen
