@@ -58,6 +58,7 @@ def _int8_cnn(ns: dict) -> dict:
     from .models import Net
 
     g = torch.Generator().manual_seed(SEED)
+    torch.manual_seed(SEED)  # Laplace.sample draws from the global generator
     weights = {
         "conv_like": torch.randn(6, 3, 5, 5, generator=g) * 0.2,
         "linear_offset": torch.randn(10, 84, generator=g) * 0.1 + 0.05,

@@ -1,0 +1,146 @@
+"""Regenerate the student release and the autograder from the master notebooks.
+
+``python -m compresslab.release NOTEBOOK ...`` (``make release``) runs Otter Assign on
+``solution/NOTEBOOK.ipynb`` and writes, reproducibly (same input, same bytes):
+
+- ``assignment/NOTEBOOK.ipynb``: the student notebook (stubs, public checks only);
+- ``autograder/NOTEBOOK-autograder.zip``: Otter's autograder (all tests), repacked with
+  sorted entries and fixed timestamps;
+- ``data/examples/{reference,blank,partial}/NOTEBOOK.ipynb``: example submissions for
+  ``make grade``: the release filled with the reference code, the untouched release, and
+  the release with only the first ``PARTIAL_ANSWERS`` answers filled.
+
+``--check`` writes nothing and exits 1 naming every file that is out of date.
+"""
+
+import argparse
+import hashlib
+import io
+import sys
+import tempfile
+import zipfile
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import nbformat
+
+from .paths import PACKAGE_DIR
+
+ROOT = PACKAGE_DIR.parent
+STUB_MARKER = "# YOUR CODE HERE"
+PARTIAL_ANSWERS = 2  # answers filled in the "partial" example submission
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+EXECUTABLE = {"run_autograder", "setup.sh"}
+
+
+def release_files(notebook: str) -> dict[Path, bytes]:
+    """Every generated file of ``notebook`` as ``{path relative to the repo: bytes}``."""
+    master = ROOT / "solution" / f"{notebook}.ipynb"
+    if not master.is_file():
+        raise FileNotFoundError(f"{master}: no master notebook named {notebook!r} in solution/")
+    with tempfile.TemporaryDirectory() as tmp:
+        from otter.assign import main as otter_assign
+
+        with redirect_stdout(io.StringIO()):
+            otter_assign(str(master), tmp, no_pdfs=True, no_run_tests=True)
+        student = nbformat.read(Path(tmp) / "student" / f"{notebook}.ipynb", as_version=4)
+        solved = nbformat.read(Path(tmp) / "autograder" / f"{notebook}.ipynb", as_version=4)
+        (zip_path,) = (Path(tmp) / "autograder").glob("*.zip")
+        autograder = _repack(zip_path)
+    reference = fill_answers(student, solved)
+    partial = fill_answers(student, solved, limit=PARTIAL_ANSWERS)
+    return {
+        Path("assignment") / f"{notebook}.ipynb": _dump(student),
+        Path("autograder") / f"{notebook}-autograder.zip": autograder,
+        Path("data/examples/reference") / f"{notebook}.ipynb": _dump(reference),
+        Path("data/examples/blank") / f"{notebook}.ipynb": _dump(student),
+        Path("data/examples/partial") / f"{notebook}.ipynb": _dump(partial),
+    }
+
+
+def fill_answers(student: nbformat.NotebookNode, solved: nbformat.NotebookNode, limit: int | None = None) -> nbformat.NotebookNode:
+    """Copy of the student notebook whose stub cells (``# YOUR CODE HERE``) hold the reference code.
+
+    A stub cell is matched to the solved cell with the same first line (its ``def``/``class`` line).
+    limit: fill only the first ``limit`` stub cells (``None``: all).
+    """
+    by_first_line = {c.source.split("\n", 1)[0]: reference_code(c.source) for c in solved.cells if c.cell_type == "code"}
+    filled = nbformat.reads(nbformat.writes(student), as_version=4)
+    done = 0
+    for cell in filled.cells:
+        if cell.cell_type != "code" or STUB_MARKER not in cell.source:
+            continue
+        if limit is not None and done >= limit:
+            break
+        cell.source = by_first_line[cell.source.split("\n", 1)[0]]
+        done += 1
+    return filled
+
+
+def reference_code(source: str) -> str:
+    """A master cell's code as a student would write it: the prompt block and the solution markers removed."""
+    kept, in_prompt = [], False
+    for line in source.split("\n"):
+        marker = line.strip()
+        if marker.endswith("# BEGIN PROMPT"):
+            in_prompt = True
+        elif marker.endswith("# END PROMPT"):
+            in_prompt = False
+        elif not in_prompt and marker not in ("# BEGIN SOLUTION NO PROMPT", "# BEGIN SOLUTION", "# END SOLUTION"):
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def _dump(nb: nbformat.NotebookNode) -> bytes:
+    """Notebook bytes with cell ids derived from position and content (Otter draws random ones)."""
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)
+    for i, cell in enumerate(nb.cells):
+        cell.id = hashlib.sha1(f"{i}:{cell.cell_type}:{cell.source}".encode()).hexdigest()[:8]
+    return (nbformat.writes(nb) + "\n").encode()
+
+
+def _repack(path: Path) -> bytes:
+    """The zip at ``path`` rewritten with sorted entries, fixed timestamps and fixed permissions."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in sorted(src.namelist()):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.external_attr = (0o755 if Path(name).name in EXECUTABLE else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, src.read(name))
+    return buffer.getvalue()
+
+
+def stale_files(notebook: str) -> list[Path]:
+    """Generated files of ``notebook`` that are missing or differ from what ``release`` would write."""
+    return [path for path, content in release_files(notebook).items() if not (ROOT / path).is_file() or (ROOT / path).read_bytes() != content]
+
+
+def write_release(notebook: str) -> list[Path]:
+    """Write every generated file of ``notebook``; return the paths written."""
+    written = []
+    for path, content in release_files(notebook).items():
+        target = ROOT / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Regenerate assignment/ and autograder/ from solution/")
+    parser.add_argument("notebooks", nargs="+", help="master notebook names, e.g. int8_cnn")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any generated file is out of date")
+    args = parser.parse_args()
+    if args.check:
+        stale = [path for notebook in args.notebooks for path in stale_files(notebook)]
+        for path in stale:
+            print(f"out of date: {path} (run `make release`)")
+        sys.exit(1 if stale else 0)
+    for notebook in args.notebooks:
+        for path in write_release(notebook):
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
