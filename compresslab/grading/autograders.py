@@ -1,0 +1,37 @@
+"""Questions and points of an Otter autograder zip (``autograder/NOTEBOOK-autograder.zip``)."""
+
+import ast
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str  # e.g. "q2"
+    points: float  # total of the question's test cases
+
+
+def questions(autograder_zip: Path) -> list[Question]:
+    """The autograded questions of an autograder zip, in name order, with their total points."""
+    found = []
+    with zipfile.ZipFile(autograder_zip) as archive:
+        for name in sorted(archive.namelist()):
+            if name.startswith("tests/") and name.endswith(".py"):
+                found.append(Question(Path(name).stem, _points(archive.read(name).decode(), f"{autograder_zip}:{name}")))
+    if not found:
+        raise ValueError(f"{autograder_zip}: no tests/*.py in this autograder zip")
+    return sorted(found, key=lambda q: _natural_key(q.name))
+
+
+def _points(source: str, where: str) -> float:
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "points" for t in node.targets):
+            value = ast.literal_eval(node.value)
+            return float(sum(value) if isinstance(value, list) else value)
+    raise ValueError(f"{where}: no `points = ...` in this test file")
+
+
+def _natural_key(name: str) -> tuple:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return (name.rstrip("0123456789"), int(digits) if digits else -1, name)

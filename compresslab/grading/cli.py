@@ -1,0 +1,55 @@
+"""``make grade``: grade a folder of submissions and write ``scores.csv`` and ``gradebook.csv``.
+
+Usage: ``python -m compresslab.grading.cli SUBMISSIONS [--out OUT] [--notebooks int8_cnn ...] [--jobs N] [--timeout S]``
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ..paths import PACKAGE_DIR
+from .autograders import questions
+from .reports import format_table, write_gradebook, write_scores
+from .runner import grade_all
+from .submissions import collect
+
+AUTOGRADER_DIR = PACKAGE_DIR.parent / "autograder"
+
+
+def main(argv: list[str] | None = None) -> int:
+    released = sorted(p.name.removesuffix("-autograder.zip") for p in AUTOGRADER_DIR.glob("*-autograder.zip"))
+    parser = argparse.ArgumentParser(description="Grade a folder of submissions (one folder or .zip per student).")
+    parser.add_argument("submissions", type=Path, help="folder holding one folder or .zip per student")
+    parser.add_argument("--out", type=Path, default=Path("grades"), help="output folder (created if missing)")
+    parser.add_argument("--notebooks", nargs="+", default=released, choices=released, help="notebooks to grade (default: all released)")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", os.cpu_count() or 1)), help="notebooks graded at once (default: $JOBS or the number of cores)")
+    parser.add_argument("--timeout", type=float, default=float(os.environ.get("TIMEOUT", 600)), help="seconds allowed per notebook (default: $TIMEOUT or 600)")
+    args = parser.parse_args(argv)
+    if not args.submissions.is_dir():
+        print(f"error: {args.submissions}: submissions folder not found", file=sys.stderr)
+        return 2
+    if args.out.resolve() == args.submissions.resolve() or args.submissions.resolve() in args.out.resolve().parents:
+        print(f"error: --out {args.out} is inside the submissions folder; choose another folder so no submission is touched", file=sys.stderr)
+        return 2
+    autograders = {name: AUTOGRADER_DIR / f"{name}-autograder.zip" for name in args.notebooks}
+    question_lists = {name: questions(path) for name, path in autograders.items()}
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="compresslab-grade-") as scratch:
+        submissions = collect(args.submissions, list(autograders), Path(scratch))
+        rows, timings = grade_all(submissions, autograders, question_lists, args.jobs, args.timeout)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_scores(rows, args.out / "scores.csv")
+    header, lines = write_gradebook(rows, args.out / "gradebook.csv")
+    print(format_table(header, lines))
+    elapsed = time.monotonic() - start
+    per_notebook = sum(timings.values()) / len(timings) if timings else 0.0
+    print(f"\n{len(submissions)} submissions, {len(rows)} rows in {args.out / 'scores.csv'}, gradebook in {args.out / 'gradebook.csv'}")
+    print(f"{elapsed:.1f} s in all; {per_notebook:.1f} s per graded notebook on average, {args.jobs} at a time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Finding each student's notebooks in a submissions folder, without modifying anything.
+
+A submissions folder holds one entry per student: a folder, or a ``.zip`` (such as the one
+Otter's export cell writes). The student's name is the entry's name (without ``.zip``).
+A notebook is found by its release file name (``int8_cnn.ipynb``) anywhere inside the entry.
+"""
+
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # a submission zip that expands beyond this is refused
+
+
+@dataclass
+class Submission:
+    student: str
+    source: Path  # the folder or zip as handed in (never written to)
+    notebooks: dict[str, Path] = field(default_factory=dict)  # release name -> private copy to grade
+    problem: str | None = None  # why the whole submission could not be read, if it could not
+
+
+def collect(submissions_dir: Path, notebook_names: list[str], scratch: Path) -> list[Submission]:
+    """One ``Submission`` per folder or zip in ``submissions_dir``, sorted by student name.
+
+    Each found notebook is copied under ``scratch/<student>/`` so grading never touches the original.
+    """
+    if not submissions_dir.is_dir():
+        raise FileNotFoundError(f"{submissions_dir}: submissions folder not found")
+    found = []
+    for entry in sorted(submissions_dir.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            found.append(_from_folder(entry.name, entry, entry, notebook_names, scratch))
+        elif entry.suffix == ".zip":
+            found.append(_from_zip(entry, notebook_names, scratch))
+    return found
+
+
+def _from_folder(student: str, source: Path, folder: Path, names: list[str], scratch: Path) -> Submission:
+    submission = Submission(student, source)
+    for name in names:
+        matches = sorted(folder.rglob(f"{name}.ipynb"), key=lambda p: (len(p.parts), str(p)))
+        if matches:
+            copy = scratch / student / f"{name}.ipynb"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(matches[0], copy)
+            submission.notebooks[name] = copy
+    return submission
+
+
+def _from_zip(path: Path, names: list[str], scratch: Path) -> Submission:
+    student = path.stem
+    target = scratch / student / "unzipped"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            unsafe = [m.filename for m in members if PurePosixPath(m.filename).is_absolute() or ".." in PurePosixPath(m.filename).parts]
+            if unsafe:
+                return Submission(student, path, problem=f"zip holds unsafe paths such as {unsafe[0]!r}; nothing was extracted")
+            if sum(m.file_size for m in members) > MAX_UNZIPPED_BYTES:
+                return Submission(student, path, problem=f"zip expands to more than {MAX_UNZIPPED_BYTES // 2**20} MiB; nothing was extracted")
+            wanted = [m for m in members if PurePosixPath(m.filename).name in {f"{n}.ipynb" for n in names}]
+            for member in wanted:
+                archive.extract(member, target)
+    except zipfile.BadZipFile as error:
+        return Submission(student, path, problem=f"not a readable zip file ({error})")
+    return _from_folder(student, path, target, names, scratch)
