@@ -52,6 +52,22 @@ def record(notebook: str, namespace: dict) -> Path:
     return path
 
 
+def differences(fresh, stored, where: str = "") -> list[str]:
+    """Paths at which two fixture trees differ (tensors exactly, with dtype; floats exactly)."""
+    if isinstance(stored, dict):
+        if not isinstance(fresh, dict) or fresh.keys() != stored.keys():
+            return [f"{where or '/'}: keys differ"]
+        return [d for key in stored for d in differences(fresh[key], stored[key], f"{where}/{key}")]
+    if isinstance(stored, (list, tuple)):
+        if not isinstance(fresh, (list, tuple)) or len(fresh) != len(stored):
+            return [f"{where}: lengths differ"]
+        return [d for i, (a, b) in enumerate(zip(fresh, stored)) for d in differences(a, b, f"{where}[{i}]")]
+    if isinstance(stored, torch.Tensor):
+        same = isinstance(fresh, torch.Tensor) and fresh.dtype == stored.dtype and fresh.shape == stored.shape and torch.equal(fresh, stored)
+        return [] if same else [f"{where}: tensors differ"]
+    return [] if fresh == stored else [f"{where}: {fresh!r} != {stored!r}"]
+
+
 def _int8_cnn(ns: dict) -> dict:
     """Cases for every graded function of ``int8_cnn``; the seed differs from any public test input."""
     from .int8_helpers import copy_model, quantize_layer_weights, quantized_layers

@@ -14,13 +14,18 @@ import sys
 def failure_reason(message: str) -> str:
     """The last line of an Otter failure message (the exception), e.g. ``AssertionError: ...``."""
     lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
-    return lines[-1] if lines else "failed"
+    reason = lines[-1] if lines else "failed"
+    if reason.startswith("NotImplementedError"):
+        return "not implemented (the stub still raises NotImplementedError)"
+    return reason
 
 
-def _case_name(test_case) -> str:
-    """The test function's name (``test_q2_small_tensor``) when there is one, else Otter's case name."""
-    func = getattr(test_case.body, "test_func", None)
-    return getattr(func, "__name__", None) or test_case.name or "test"
+def summarize_failures(failures: list[tuple[str, str]]) -> list[str]:
+    """``[(case name, reason)]`` -> one entry per distinct reason, naming its cases: ``q2 - 1, q2 - 3: reason``."""
+    cases_by_reason: dict[str, list[str]] = {}
+    for case, reason in failures:
+        cases_by_reason.setdefault(reason, []).append(case)
+    return [f"{', '.join(cases)}: {reason}" for reason, cases in cases_by_reason.items()]
 
 
 def grade(notebook: str, autograder_zip: str) -> dict:
@@ -31,7 +36,7 @@ def grade(notebook: str, autograder_zip: str) -> dict:
     questions = {}
     for name in results.test_files:
         test_file = results.get_result(name)
-        failures = [f"{_case_name(tcr.test_case)}: {failure_reason(tcr.message)}" for tcr in test_file.test_case_results if not tcr.passed]
+        failures = summarize_failures([(tcr.test_case.name, failure_reason(tcr.message)) for tcr in test_file.test_case_results if not tcr.passed])
         questions[name] = {"score": float(test_file.score), "possible": float(test_file.possible), "failures": failures}
     return {"questions": questions}
 

@@ -1,0 +1,65 @@
+"""The committed release (assignment/, autograder/, data/examples/) is generated from solution/ and leaks nothing."""
+
+import zipfile
+
+import nbformat
+import pytest
+import yaml
+
+from compresslab.grading.autograders import questions
+from compresslab.release import STUB_MARKER, release_files, stale_files
+
+from conftest import NOTEBOOKS, ROOT
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_release_is_in_sync(name):
+    assert stale_files(name) == [], "run `make release` and commit assignment/, autograder/ and data/examples/"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_release_is_reproducible(name):
+    assert release_files(name) == release_files(name)
+
+
+def _master_questions(name: str) -> dict[str, dict]:
+    master = nbformat.read(ROOT / "solution" / f"{name}.ipynb", as_version=4)
+    configs = [yaml.safe_load(c.source.split("\n", 1)[1]) for c in master.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
+    return {c["name"]: c for c in configs}
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_autograder_holds_every_autograded_question_with_its_points(name):
+    graded = {q: c for q, c in _master_questions(name).items() if not c.get("manual")}
+    found = {q.name: q.points for q in questions(ROOT / "autograder" / f"{name}-autograder.zip")}
+    assert found == {q: float(sum(c["points"]) if isinstance(c["points"], list) else c["points"]) for q, c in graded.items()}
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_hidden_tests_are_only_in_the_autograder(name):
+    student = (ROOT / "assignment" / f"{name}.ipynb").read_text()
+    assert "hidden=True" not in student and "fixtures.load" not in student
+    with zipfile.ZipFile(ROOT / "autograder" / f"{name}-autograder.zip") as archive:
+        tests = "".join(archive.read(n).decode() for n in archive.namelist() if n.startswith("tests/"))
+    assert "hidden=True" in tests
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_student_stubs_raise_and_hold_no_solution(name):
+    student = nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4)
+    stubs = [c.source for c in student.cells if c.cell_type == "code" and STUB_MARKER in c.source]
+    assert stubs, "the release has no stubs"
+    for source in stubs:
+        lines = [line.strip() for line in source.splitlines()]
+        for i, line in enumerate(lines):
+            if line == STUB_MARKER:
+                assert lines[i + 1] == "raise NotImplementedError()", f"stub without `raise NotImplementedError()`: {source[:80]!r}"
+        assert "BEGIN SOLUTION" not in source and "BEGIN PROMPT" not in source
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_reference_example_fills_every_stub(name):
+    reference = (ROOT / "data" / "examples" / "reference" / f"{name}.ipynb").read_text()
+    blank = (ROOT / "data" / "examples" / "blank" / f"{name}.ipynb").read_bytes()
+    assert STUB_MARKER not in "".join(c.source for c in nbformat.reads(reference, as_version=4).cells if c.cell_type == "code")
+    assert blank == (ROOT / "assignment" / f"{name}.ipynb").read_bytes()
