@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(PINS_HASH)
 
 SUBMISSIONS ?= data/examples
 OUT ?= grades
-NOTEBOOKS ?= int8_cnn
+NOTEBOOKS ?= $(sort $(basename $(notdir $(wildcard solution/*.ipynb))))
 
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg

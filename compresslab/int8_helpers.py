@@ -113,3 +113,17 @@ def build_quantized_net(
     register_activation_profiling_hooks(profiled)
     profile_activations(profiled, loader, profile_samples, device)
     return quantized_net_class(merge_profiles(weights_quantized, profiled))
+
+
+def quantized_shell(quantized_net_class: type, weights_quantized: nn.Module, scales: dict) -> nn.Module:
+    """An instance of the notebook's ``NetQuantized`` holding ``weights_quantized``'s layers and the given scales,
+    built without calling its ``__init__`` (so ``forward`` is tested alone)."""
+    shell = quantized_net_class.__new__(quantized_net_class)
+    nn.Module.__init__(shell)
+    shell.pool = weights_quantized.pool
+    for name in QUANTIZED_LAYERS:
+        layer = getattr(weights_quantized, name)
+        layer.output_scale = scales[name]
+        setattr(shell, name, layer)
+    shell.input_scale = scales["input"]
+    return shell.eval()
