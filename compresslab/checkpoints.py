@@ -46,12 +46,8 @@ def build_model(name: str) -> nn.Module:
 
 def load_pretrained(name: str, device: torch.device | None = None) -> nn.Module:
     """The shipped fp32 model ``name`` (one of ``PRETRAINED``), in eval mode on ``device``."""
-    path = checkpoint_path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} is missing: run `make checkpoints` to rebuild it")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
     model = build_model(name)
-    model.load_state_dict(saved["state_dict"])
+    model.load_state_dict(_load(name)["state_dict"])
     return model.to(device or get_device()).eval()
 
 
@@ -67,8 +63,7 @@ def get_fp32_model(name: str, loaders: DataLoaders, epochs: int, device: torch.d
 
 def pretrained_info(name: str) -> dict:
     """Metadata stored with checkpoint ``name``: ``fp32_accuracy``, ``normalization``, ``kwargs``, ``config``."""
-    saved = torch.load(checkpoint_path(name), map_location="cpu", weights_only=True)
-    return {k: v for k, v in saved.items() if k != "state_dict"}
+    return {k: v for k, v in _load(name).items() if k != "state_dict"}
 
 
 def normalization_of(name: str) -> tuple:
@@ -98,6 +93,15 @@ def rebuild(name: str) -> float:
         path,
     )
     return accuracy
+
+
+def _load(name: str) -> dict:
+    """The saved checkpoint dict of a known ``name``; a clear error when the file is missing."""
+    _spec(name)
+    path = checkpoint_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} is missing: run `make checkpoints` to rebuild it")
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _spec(name: str) -> Pretrained:

@@ -47,6 +47,8 @@ def check_integer_valued(x, name: str, low: float, high: float, shape: tuple | N
 
 def check_scalar(x, name: str) -> float:
     """Assert ``x`` is a finite real number (Python number, NumPy scalar or one-element tensor); return it as float."""
+    if isinstance(x, (str, bytes)):
+        raise AssertionError(f"{name}: expected a number, got {describe(x)}")
     try:
         value = float(x)
     except (TypeError, ValueError, RuntimeError):
@@ -67,20 +69,24 @@ def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1
     try:
         torch.testing.assert_close(actual_t, expected, rtol=rtol, atol=atol)
     except AssertionError:
-        raise AssertionError(f"{name}: values differ from the expected ones (rtol={rtol:g}, atol={atol:g}); {_mismatches(actual_t, expected)}") from None
+        raise AssertionError(f"{name}: values differ from the expected ones (rtol={rtol:g}, atol={atol:g}); {_mismatches(actual_t, expected, rtol, atol)}") from None
 
 
 def check_equal(actual, expected: torch.Tensor, name: str, dtype: torch.dtype | None = None) -> None:
-    """Assert ``actual`` equals ``expected`` exactly (same shape; same dtype when ``dtype`` is given)."""
+    """Assert ``actual`` equals ``expected`` exactly, value by value (same shape; same dtype when ``dtype`` is given).
+
+    Values are compared as float64, so 3.5 never equals an expected 3 whatever the dtypes.
+    """
     check_tensor(actual, name, expected.shape, dtype)
     actual_t = actual.detach().cpu()
-    if not torch.equal(actual_t.to(expected.dtype), expected):
+    if not torch.equal(actual_t.double(), expected.double()):
         raise AssertionError(f"{name}: values differ from the expected ones; {_mismatches(actual_t, expected)}")
 
 
-def _mismatches(actual: torch.Tensor, expected: torch.Tensor, limit: int = 3) -> str:
+def _mismatches(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 0.0, atol: float = 0.0, limit: int = 3) -> str:
+    """How many elements lie outside the tolerance, with the first ``limit`` of them."""
     actual, expected = actual.double().flatten(), expected.double().flatten()
-    differ = ~torch.isclose(actual, expected, rtol=0, atol=0, equal_nan=True)
+    differ = ~torch.isclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
     idx = differ.nonzero().flatten()[:limit].tolist()
     pairs = ", ".join(f"[{i}] got {actual[i].item():.6g} expected {expected[i].item():.6g}" for i in idx)
     return f"{int(differ.sum())} of {actual.numel()} differ, e.g. {pairs}"

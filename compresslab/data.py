@@ -103,6 +103,12 @@ def _cifar10(root: Path, normalization: tuple, augment: bool):
         raise FileNotFoundError(f"CIFAR-10 not found: {folder} lacks {', '.join(missing)}. " + CIFAR10_HELP.format(root=root))
     to_tensor = [transforms.ToTensor(), transforms.Normalize(*normalization)]
     train_tf = transforms.Compose(([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []) + to_tensor)
-    train = datasets.CIFAR10(str(root), train=True, download=False, transform=train_tf)
-    test = datasets.CIFAR10(str(root), train=False, download=False, transform=transforms.Compose(to_tensor))
+    try:
+        train = datasets.CIFAR10(str(root), train=True, download=False, transform=train_tf)
+        test = datasets.CIFAR10(str(root), train=False, download=False, transform=transforms.Compose(to_tensor))
+    except RuntimeError as error:  # torchvision verifies every file's md5 against the official release
+        raise ValueError(
+            f"CIFAR-10 files in {folder} failed torchvision's checksum check ({error}): they are corrupted or not the "
+            "official release. " + CIFAR10_HELP.format(root=root)
+        ) from None
     return train, test
