@@ -30,6 +30,10 @@ def graded(tmp_path_factory):
     with zipfile.ZipFile(submissions / "zipped.zip", "w") as archive:  # an export zip with the notebook one folder down
         for name in RELEASED:
             archive.write(EXAMPLES / "reference" / f"{name}.ipynb", f"export/{name}.ipynb")
+    (submissions / "lms").mkdir()  # an LMS download: the student's folder holds their export zip
+    with zipfile.ZipFile(submissions / "lms" / "export_2026_11_23.zip", "w") as archive:
+        for name in RELEASED:
+            archive.write(EXAMPLES / "blank" / f"{name}.ipynb", f"{name}.ipynb")
     (submissions / "nothing").mkdir()
     (submissions / "broken").mkdir()
     for name in RELEASED:
@@ -60,7 +64,7 @@ def test_scores_csv_has_the_design_columns_and_one_row_per_question(graded):
     assert list(rows[0]) == SCORE_COLUMNS
     keys = [(r["student"], r["notebook"], r["question"]) for r in rows]
     per_student = sum(len(questions(ROOT / "autograder" / f"{n}-autograder.zip")) for n in RELEASED)
-    assert len(keys) == len(set(keys)) == 7 * per_student
+    assert len(keys) == len(set(keys)) == 8 * per_student
 
 
 def test_reference_earns_full_marks(graded):
@@ -82,6 +86,10 @@ def test_partial_submission_scores_in_between(graded):
 
 def test_zipped_submission_grades_like_the_folder(graded):
     assert [r["score"] for r in _rows(graded, "zipped")] == [r["score"] for r in _rows(graded, "reference")]
+
+
+def test_export_zip_inside_a_student_folder_is_graded(graded):
+    assert [(r["status"], r["score"]) for r in _rows(graded, "lms")] == [(r["status"], r["score"]) for r in _rows(graded, "blank")]
 
 
 @pytest.mark.parametrize(

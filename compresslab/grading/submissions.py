@@ -2,7 +2,8 @@
 
 A submissions folder holds one entry per student: a folder, or a ``.zip`` (such as the one
 Otter's export cell writes). The student's name is the entry's name (without ``.zip``).
-A notebook is found by its release file name (``int8_cnn.ipynb``) anywhere inside the entry.
+A notebook is found by its release file name (``int8_cnn.ipynb``) anywhere inside the entry,
+including inside a zip in a student's folder (an LMS download of an exported submission).
 """
 
 import shutil
@@ -41,8 +42,15 @@ def collect(submissions_dir: Path, notebook_names: list[str], scratch: Path) -> 
 
 def _from_folder(student: str, source: Path, folder: Path, names: list[str], scratch: Path) -> Submission:
     submission = Submission(student, source)
+    search = [folder]
+    for index, inner in enumerate(sorted(folder.rglob("*.zip"))):
+        target = scratch / student / f"inner-{index}"
+        problem = _extract_notebooks(inner, names, target)
+        if problem:
+            return Submission(student, source, problem=f"{inner.name}: {problem}")
+        search.append(target)
     for name in names:
-        matches = sorted(folder.rglob(f"{name}.ipynb"), key=lambda p: (len(p.parts), str(p)))
+        matches = sorted((p for root in search for p in root.rglob(f"{name}.ipynb")), key=lambda p: (len(p.parts), str(p)))
         if matches:
             copy = scratch / student / f"{name}.ipynb"
             copy.parent.mkdir(parents=True, exist_ok=True)
@@ -54,17 +62,25 @@ def _from_folder(student: str, source: Path, folder: Path, names: list[str], scr
 def _from_zip(path: Path, names: list[str], scratch: Path) -> Submission:
     student = path.stem
     target = scratch / student / "unzipped"
+    problem = _extract_notebooks(path, names, target)
+    if problem:
+        return Submission(student, path, problem=problem)
+    return _from_folder(student, path, target, names, scratch)
+
+
+def _extract_notebooks(path: Path, names: list[str], target: Path) -> str | None:
+    """Extract the release notebooks found in the zip at ``path`` into ``target``; return why not, if not."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             unsafe = [m.filename for m in members if PurePosixPath(m.filename).is_absolute() or ".." in PurePosixPath(m.filename).parts]
             if unsafe:
-                return Submission(student, path, problem=f"zip holds unsafe paths such as {unsafe[0]!r}; nothing was extracted")
+                return f"zip holds unsafe paths such as {unsafe[0]!r}; nothing was extracted"
             if sum(m.file_size for m in members) > MAX_UNZIPPED_BYTES:
-                return Submission(student, path, problem=f"zip expands to more than {MAX_UNZIPPED_BYTES // 2**20} MiB; nothing was extracted")
-            wanted = [m for m in members if PurePosixPath(m.filename).name in {f"{n}.ipynb" for n in names}]
-            for member in wanted:
-                archive.extract(member, target)
+                return f"zip expands to more than {MAX_UNZIPPED_BYTES // 2**20} MiB; nothing was extracted"
+            for member in members:
+                if PurePosixPath(member.filename).name in {f"{n}.ipynb" for n in names}:
+                    archive.extract(member, target)
     except zipfile.BadZipFile as error:
-        return Submission(student, path, problem=f"not a readable zip file ({error})")
-    return _from_folder(student, path, target, names, scratch)
+        return f"not a readable zip file ({error})"
+    return None
