@@ -15,6 +15,7 @@ from conftest import ROOT, run_make_grade
 
 RELEASED = sorted(p.name.removesuffix("-autograder.zip") for p in (ROOT / "autograder").glob("*-autograder.zip"))
 EXAMPLES = ROOT / "data" / "examples"
+FIRST = "int8_cnn"
 
 
 def _digest(folder):
@@ -27,13 +28,12 @@ def graded(tmp_path_factory):
     submissions = tmp_path_factory.mktemp("submissions")
     for example in ("reference", "blank", "partial"):
         shutil.copytree(EXAMPLES / example, submissions / example)
+    # Packaging cases use only the quickest notebook (FIRST); they test finding files, not grading again.
     with zipfile.ZipFile(submissions / "zipped.zip", "w") as archive:  # an export zip with the notebook one folder down
-        for name in RELEASED:
-            archive.write(EXAMPLES / "reference" / f"{name}.ipynb", f"export/{name}.ipynb")
+        archive.write(EXAMPLES / "reference" / f"{FIRST}.ipynb", f"export/{FIRST}.ipynb")
     (submissions / "lms").mkdir()  # an LMS download: the student's folder holds their export zip
     with zipfile.ZipFile(submissions / "lms" / "export_2026_11_23.zip", "w") as archive:
-        for name in RELEASED:
-            archive.write(EXAMPLES / "blank" / f"{name}.ipynb", f"{name}.ipynb")
+        archive.write(EXAMPLES / "blank" / f"{FIRST}.ipynb", f"{FIRST}.ipynb")
     (submissions / "nothing").mkdir()
     (submissions / "broken").mkdir()
     for name in RELEASED:
@@ -51,8 +51,8 @@ def graded(tmp_path_factory):
     return rows, book, done.stdout, before, _digest(submissions)
 
 
-def _rows(graded, student):
-    return [r for r in graded[0] if r["student"] == student]
+def _rows(graded, student, notebook=None):
+    return [r for r in graded[0] if r["student"] == student and notebook in (None, r["notebook"])]
 
 
 def _possible():
@@ -85,11 +85,11 @@ def test_partial_submission_scores_in_between(graded):
 
 
 def test_zipped_submission_grades_like_the_folder(graded):
-    assert [r["score"] for r in _rows(graded, "zipped")] == [r["score"] for r in _rows(graded, "reference")]
+    assert [r["score"] for r in _rows(graded, "zipped", FIRST)] == [r["score"] for r in _rows(graded, "reference", FIRST)]
 
 
 def test_export_zip_inside_a_student_folder_is_graded(graded):
-    assert [(r["status"], r["score"]) for r in _rows(graded, "lms")] == [(r["status"], r["score"]) for r in _rows(graded, "blank")]
+    assert [(r["status"], r["score"]) for r in _rows(graded, "lms", FIRST)] == [(r["status"], r["score"]) for r in _rows(graded, "blank", FIRST)]
 
 
 @pytest.mark.parametrize(
