@@ -10,13 +10,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
 from ..paths import PACKAGE_DIR
+from . import grading_mode
 from .autograders import questions
 from .reports import format_table, write_gradebook, write_scores
 from .runner import grade_all
 from .submissions import collect
 
 AUTOGRADER_DIR = PACKAGE_DIR.parent / "autograder"
+RELEASE_DIR = PACKAGE_DIR.parent / "assignment"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", nargs="+", default=released, choices=released, help="notebooks to grade (default: all released)")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", os.cpu_count() or 1)), help="notebooks graded at once (default: $JOBS or the number of cores)")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("TIMEOUT", 600)), help="seconds allowed per notebook (default: $TIMEOUT or 600)")
+    parser.add_argument("--full", action="store_true", help="run every cell; by default the release's `# grading: skip` cells are skipped")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         print(f"error: {args.submissions}: submissions folder not found", file=sys.stderr)
@@ -39,15 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="compresslab-grade-") as scratch:
         submissions = collect(args.submissions, list(autograders), Path(scratch))
-        rows, timings = grade_all(submissions, autograders, question_lists, args.jobs, args.timeout)
+        skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(RELEASE_DIR / f"{name}.ipynb", as_version=4)) for name in autograders}
+        rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, args.timeout, skip)
     args.out.mkdir(parents=True, exist_ok=True)
     write_scores(rows, args.out / "scores.csv")
     header, lines = write_gradebook(rows, args.out / "gradebook.csv")
     print(format_table(header, lines))
     elapsed = time.monotonic() - start
-    per_notebook = sum(timings.values()) / len(timings) if timings else 0.0
+    ran = [o for o in outcomes.values() if o.seconds]
+    per_notebook = sum(o.seconds for o in ran) / len(ran) if ran else 0.0
     print(f"\n{len(submissions)} submissions, {len(rows)} rows in {args.out / 'scores.csv'}, gradebook in {args.out / 'gradebook.csv'}")
-    print(f"{elapsed:.1f} s in all; {per_notebook:.1f} s per graded notebook on average, {args.jobs} at a time")
+    mode = "full run (--full)" if skip is None else f"grading mode: {sum(o.skipped for o in ran)} time-only cells skipped in {len(ran)} notebooks"
+    print(f"{elapsed:.1f} s in all; {per_notebook:.1f} s per graded notebook on average, {args.jobs} at a time; {mode}")
     return 0
 
 

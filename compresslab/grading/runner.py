@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
+from . import grading_mode
 from .autograders import Question
 from .submissions import Submission
 
@@ -39,14 +40,24 @@ class Outcome:
     message: str = ""
     questions: dict | None = None  # question -> {"score", "possible", "failures"} when status == "graded"
     seconds: float = 0.0
+    skipped: int = 0  # time-only cells skipped in grading mode
 
 
-def grade_notebook(notebook: Path, autograder: Path, timeout: float) -> Outcome:
-    """Grade one notebook in a worker process (Otter's engine); never raises."""
+def grade_notebook(notebook: Path, autograder: Path, timeout: float, skip: set[str] = frozenset()) -> Outcome:
+    """Grade one notebook in a worker process (Otter's engine); never raises.
+
+    notebook: a private copy (it is rewritten when cells are skipped). skip: sources of the release's
+    time-only cells (``grading_mode.marked_sources``); identical cells are skipped.
+    """
     try:
-        nbformat.validate(nbformat.read(notebook, as_version=4))
+        nb = nbformat.read(notebook, as_version=4)
+        nbformat.validate(nb)
     except Exception as error:  # any reason the file is not a usable notebook
         return Outcome("invalid", f"{notebook.name} is not a valid Jupyter notebook: {_one_line(error)}")
+    skipped = []
+    if skip:
+        nb, skipped = grading_mode.apply(nb, skip)
+        nbformat.write(nb, notebook)
     start = time.monotonic()
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
     try:
@@ -55,14 +66,14 @@ def grade_notebook(notebook: Path, autograder: Path, timeout: float) -> Outcome:
             cwd=notebook.parent, env=env, capture_output=True, text=True, timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return Outcome("timeout", f"grading {notebook.name} took longer than {timeout:g} s", seconds=time.monotonic() - start)
+        return Outcome("timeout", f"grading {notebook.name} took longer than {timeout:g} s", seconds=time.monotonic() - start, skipped=len(skipped))
     seconds = time.monotonic() - start
     try:
         result = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return Outcome("crashed", f"the grader stopped (exit code {done.returncode}): {last}", seconds=seconds)
-    return Outcome("graded", questions=result["questions"], seconds=seconds)
+        return Outcome("crashed", f"the grader stopped (exit code {done.returncode}): {last}", seconds=seconds, skipped=len(skipped))
+    return Outcome("graded", questions=result["questions"], seconds=seconds, skipped=len(skipped))
 
 
 def rows_for(student: str, notebook: str, questions: list[Question], outcome: Outcome) -> list[Row]:
@@ -80,9 +91,17 @@ def rows_for(student: str, notebook: str, questions: list[Question], outcome: Ou
 
 
 def grade_all(
-    submissions: list[Submission], autograders: dict[str, Path], questions: dict[str, list[Question]], jobs: int, timeout: float
-) -> tuple[list[Row], dict[tuple[str, str], float]]:
-    """Rows for every student and notebook, and the seconds spent on each graded (student, notebook)."""
+    submissions: list[Submission],
+    autograders: dict[str, Path],
+    questions: dict[str, list[Question]],
+    jobs: int,
+    timeout: float,
+    skip: dict[str, set[str]] | None = None,
+) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
+    """Rows for every student and notebook, and the outcome of each (student, notebook).
+
+    skip: per notebook, the release's time-only cell sources to skip (grading mode); ``None`` runs everything.
+    """
     tasks, outcomes = [], {}
     for submission in submissions:
         for notebook in autograders:
@@ -93,14 +112,16 @@ def grade_all(
             else:
                 tasks.append((submission.student, notebook, submission.notebooks[notebook]))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_notebook, path, autograders[notebook], timeout): (student, notebook) for student, notebook, path in tasks}
+        futures = {
+            pool.submit(grade_notebook, path, autograders[notebook], timeout, (skip or {}).get(notebook, frozenset())): (student, notebook)
+            for student, notebook, path in tasks
+        }
         for future in tqdm(futures, desc="grading", unit="notebook", total=len(futures)):
             outcomes[futures[future]] = future.result()
     rows = []
     for (student, notebook), outcome in sorted(outcomes.items()):
         rows.extend(rows_for(student, notebook, questions[notebook], outcome))
-    timings = {key: outcome.seconds for key, outcome in outcomes.items() if outcome.seconds}
-    return rows, timings
+    return rows, outcomes
 
 
 def _one_line(error: Exception) -> str:
