@@ -10,6 +10,7 @@ student's outputs with it. The file is never shipped to students.
 
 import argparse
 import importlib
+import tempfile
 from pathlib import Path
 
 import torch
@@ -76,7 +77,8 @@ def main() -> None:
     args = parser.parse_args()
     for notebook in args.notebooks:
         master = PACKAGE_DIR.parent / "solution" / f"{notebook}.ipynb"
-        execute_notebook(master, extra_source=f"import compresslab.fixtures\ncompresslab.fixtures.record({notebook!r}, globals())")
+        with tempfile.TemporaryDirectory() as scratch:  # files the notebook writes stay out of the repository
+            execute_notebook(master, cwd=scratch, extra_source=f"import compresslab.fixtures\ncompresslab.fixtures.record({notebook!r}, globals())")
         print(f"wrote {fixture_path(notebook)}")
 
 

@@ -4,6 +4,7 @@
 ``solution/NOTEBOOK.ipynb`` and writes, reproducibly (same input, same bytes):
 
 - ``assignment/NOTEBOOK.ipynb``: the student notebook (stubs, public checks only);
+- ``assignment/NOTEBOOK.zip``: the student bundle (that notebook and what it needs, see ``bundle``);
 - ``autograder/NOTEBOOK-autograder.zip``: Otter's autograder (all tests), repacked with
   sorted entries and fixed timestamps;
 - ``data/examples/{reference,blank,partial}/NOTEBOOK.ipynb``: example submissions for
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 
+from .bundle import bundle_bytes
 from .paths import PACKAGE_DIR
 
 ROOT = PACKAGE_DIR.parent
@@ -49,8 +51,10 @@ def release_files(notebook: str) -> dict[Path, bytes]:
         autograder = _repack(zip_path)
     reference = fill_answers(student, solved)
     partial = fill_answers(student, solved, limit=PARTIAL_ANSWERS)
+    release = _dump(student)
     return {
-        Path("assignment") / f"{notebook}.ipynb": _dump(student),
+        Path("assignment") / f"{notebook}.ipynb": release,
+        Path("assignment") / f"{notebook}.zip": bundle_bytes(notebook, release),
         Path("autograder") / f"{notebook}-autograder.zip": autograder,
         Path("data/examples/reference") / f"{notebook}.ipynb": _dump(reference),
         Path("data/examples/blank") / f"{notebook}.ipynb": _dump(student),

@@ -1,0 +1,119 @@
+"""Student bundles run on their own: unzipped in an empty folder, with only the pinned
+requirements importable (not this repository), the blank notebook runs with only stub errors,
+the reference-filled one passes every public check, and its exported zip grades to full marks."""
+
+import json
+import re
+import site
+import subprocess
+import sys
+import zipfile
+
+import nbformat
+import pytest
+
+from compresslab.release import STUB_MARKER
+
+from conftest import NOTEBOOKS, ROOT, run_make_grade
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+import nbformat
+from nbclient import NotebookClient
+path = Path(sys.argv[1])
+nb = nbformat.read(path, as_version=4)
+nb.cells.append(nbformat.v4.new_code_cell("import compresslab; print('COMPRESSLAB_FROM', compresslab.__file__)"))
+NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(path.parent)}}).execute()
+def text(cell):
+    return "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", []))
+print(json.dumps({
+    "errors": [o.ename for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"],
+    "checks": [text(c) for c in nb.cells if c.cell_type == "code" and c.source.startswith("grader.check(")],
+    "last": text(nb.cells[-1]),
+}))
+"""
+
+
+@pytest.fixture(scope="session")
+def bundle_python(tmp_path_factory):
+    """A Python that has the pinned requirements but not the repository's compresslab."""
+    env = tmp_path_factory.mktemp("bundle-env")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    (target,) = (env / "lib").glob("python*/site-packages")
+    (target / "requirements.pth").write_text(site.getsitepackages()[0] + "\n")  # .pth files in that folder (the editable compresslab) are not run
+    python = env / "bin" / "python"
+    assert subprocess.run([python, "-c", "import torch, otter, nbclient"]).returncode == 0
+    assert subprocess.run([python, "-c", "import compresslab"], capture_output=True, cwd=env).returncode != 0
+    return python
+
+
+def _unzip(name, folder):
+    with zipfile.ZipFile(ROOT / "assignment" / f"{name}.zip") as archive:
+        archive.extractall(folder)
+    return folder / name
+
+
+def _run(python, notebook):
+    done = subprocess.run([python, "-c", DRIVER, str(notebook)], capture_output=True, text=True, timeout=1800, cwd=notebook.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert f"COMPRESSLAB_FROM {notebook.parent / 'compresslab'}" in result["last"], result["last"]
+    return result
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_bundle_holds_no_solution_hidden_test_or_expected_output(name):
+    with zipfile.ZipFile(ROOT / "assignment" / f"{name}.zip") as archive:
+        names = archive.namelist()
+        text = "\n".join(archive.read(n).decode(errors="replace") for n in names)
+    assert f"{name}/{name}.ipynb" in names and f"{name}/requirements.txt" in names
+    forbidden = ("notebook_fixtures", "/grading/", "release.py", "bundle.py", "data/fixtures", "data/examples", "solution/")
+    assert not [n for n in names if any(f in n for f in forbidden)]
+    assert "BEGIN SOLUTION" not in text and "hidden=True" not in text and "fixtures.load(" not in text
+    flat = " ".join(text.split())
+    pairs = _answer_line_pairs(name)
+    assert pairs, "the reference adds no code to the stubs?"
+    leaked = [pair for pair in pairs if pair in flat]
+    assert not leaked, f"reference code found in the bundle: {leaked[:3]}"
+
+
+def _answer_line_pairs(name):
+    """Each two consecutive code lines the reference adds to a stub (whitespace-normalized)."""
+    reference = nbformat.read(ROOT / "data" / "examples" / "reference" / f"{name}.ipynb", as_version=4)
+    student = nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4)
+    given = {line.strip() for c in student.cells for line in c.source.splitlines()}
+    pairs = []
+    for cell in reference.cells:
+        if cell.cell_type != "code":
+            continue
+        added = [" ".join(line.split()) for line in cell.source.splitlines() if line.strip() and line.strip() not in given and not line.strip().startswith("#")]
+        pairs += [f"{a} {b}" for a, b in zip(added, added[1:])]
+    return pairs
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_blank_notebook_runs_from_the_bundle_with_only_stub_errors(name, bundle_python, tmp_path):
+    result = _run(bundle_python, _unzip(name, tmp_path) / f"{name}.ipynb")
+    assert result["errors"] and result["errors"][0] == "NotImplementedError", result["errors"][:3]
+    assert set(result["errors"]) <= {"NotImplementedError", "NameError"}, result["errors"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_reference_passes_public_checks_in_the_bundle_and_its_export_grades_full(name, bundle_python, tmp_path):
+    folder = _unzip(name, tmp_path / "student")
+    notebook = folder / f"{name}.ipynb"
+    notebook.write_bytes((ROOT / "data" / "examples" / "reference" / f"{name}.ipynb").read_bytes())
+    result = _run(bundle_python, notebook)
+    assert result["errors"] == []
+    assert result["checks"] and all(re.search(r"passed", c) and not re.search(r"failed", c) for c in result["checks"]), result["checks"]
+    exports = sorted(folder.glob(f"{name}_*.zip"))
+    assert len(exports) == 1, "the export cell should write exactly one submission zip"
+    submissions = tmp_path / "submissions" / "ada"
+    submissions.mkdir(parents=True)
+    exports[0].rename(submissions / exports[0].name)
+    done = run_make_grade(submissions.parent, tmp_path / "grades")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = (tmp_path / "grades" / "scores.csv").read_text().splitlines()[1:]
+    mine = [r.split(",") for r in rows if r.split(",")[1] == name]
+    assert mine and all(r[5] == "graded" and float(r[3]) == float(r[4]) for r in mine), mine
