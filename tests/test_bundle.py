@@ -12,7 +12,6 @@ import zipfile
 import nbformat
 import pytest
 
-from compresslab.release import STUB_MARKER
 
 from conftest import NOTEBOOKS, ROOT, run_make_grade
 
