@@ -30,9 +30,9 @@ $(STAMP):
 release: $(STAMP)
 	$(PY) -m compresslab.release $(NOTEBOOKS)
 
-## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir
+## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir [JOBS=n] [TIMEOUT=s] [FULL=1]
 grade: $(STAMP)
-	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT)
+	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT) $(if $(FULL),--full)
 
 test: $(STAMP)
 	$(PY) -m pytest
