@@ -30,7 +30,8 @@ $(STAMP):
 release: $(STAMP)
 	$(PY) -m compresslab.release $(NOTEBOOKS)
 
-## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir [JOBS=n] [TIMEOUT=s] [FULL=1]
+## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir [JOBS=n] [TIMEOUT=s] [CELL_TIMEOUT=s] [MEMORY_GB=n] [FULL=1]
+## (JOBS, TIMEOUT, CELL_TIMEOUT and MEMORY_GB are read from the environment by the grader.)
 grade: $(STAMP)
 	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT) $(if $(FULL),--full)
 

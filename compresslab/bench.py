@@ -17,6 +17,7 @@ import nbformat
 import torch
 
 from .grading import grading_mode
+from .grading.engine import Limits
 from .grading.runner import grade_notebook
 from .notebooks import execute_notebook
 from .paths import PACKAGE_DIR
@@ -37,7 +38,7 @@ def bench_notebook(name: str) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / f"{name}.ipynb"
             copy.write_bytes((ROOT / "data" / "examples" / example / f"{name}.ipynb").read_bytes())
-            outcome = grade_notebook(copy, autograder, timeout=3600, skip=skip)
+            outcome = grade_notebook(copy, autograder, Limits(notebook_seconds=3600), skip)
         score = sum(q["score"] for q in outcome.questions.values()) if outcome.questions else 0.0
         possible = sum(q["possible"] for q in outcome.questions.values()) if outcome.questions else 0.0
         result[example] = (outcome.seconds, score, possible)

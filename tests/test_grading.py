@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from compresslab.grading.autograders import questions
-from compresslab.grading.otter_worker import failure_reason, summarize_failures
+from compresslab.grading.engine import failure_reason, summarize_failures
 from compresslab.grading.reports import SCORE_COLUMNS
 
 from conftest import ROOT, run_make_grade

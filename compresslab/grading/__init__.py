@@ -2,7 +2,8 @@
 
 - ``submissions``: find each student's notebooks (folder or zip) without modifying them
 - ``autograders``: read the question list and points from an Otter autograder zip
-- ``otter_worker``: grade one notebook with ``otter run``'s engine, in its own process
-- ``runner``: run the workers in parallel with a time limit, turn results into rows
+- ``engine``: execute one notebook and its Otter tests in a forked child, within time and memory limits
+- ``grading_mode``: which release cells are skipped when grading (time-only cells)
+- ``runner``: grade every (student, notebook) in parallel, turn outcomes into rows
 - ``reports``: ``scores.csv``, ``gradebook.csv`` and the printed gradebook
 """

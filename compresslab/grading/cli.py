@@ -15,6 +15,7 @@ import nbformat
 from ..paths import PACKAGE_DIR
 from . import grading_mode
 from .autograders import questions
+from .engine import Limits
 from .reports import format_table, write_gradebook, write_scores
 from .runner import grade_all
 from .submissions import collect
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", nargs="+", default=released, choices=released, help="notebooks to grade (default: all released)")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", os.cpu_count() or 1)), help="notebooks graded at once (default: $JOBS or the number of cores)")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("TIMEOUT", 600)), help="seconds allowed per notebook (default: $TIMEOUT or 600)")
+    parser.add_argument("--cell-timeout", type=float, default=float(os.environ.get("CELL_TIMEOUT", 300)), help="seconds allowed per cell (default: $CELL_TIMEOUT or 300)")
+    parser.add_argument("--memory-gb", type=float, default=float(os.environ.get("MEMORY_GB", 8)), help="address-space limit per notebook in GiB (default: $MEMORY_GB or 8)")
     parser.add_argument("--full", action="store_true", help="run every cell; by default the release's `# grading: skip` cells are skipped")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
@@ -45,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="compresslab-grade-") as scratch:
         submissions = collect(args.submissions, list(autograders), Path(scratch))
         skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(RELEASE_DIR / f"{name}.ipynb", as_version=4)) for name in autograders}
-        rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, args.timeout, skip)
+        limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30))
+        rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, limits, skip)
     args.out.mkdir(parents=True, exist_ok=True)
     write_scores(rows, args.out / "scores.csv")
     header, lines = write_gradebook(rows, args.out / "gradebook.csv")

@@ -1,10 +1,6 @@
 """Grade every (student, notebook) pair in parallel, each in its own worker process with a time limit."""
 
-import json
-import os
-import subprocess
-import sys
-import time
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +8,8 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
-from . import grading_mode
 from .autograders import Question
+from .engine import Limits, Task, Zygote
 from .submissions import Submission
 
 MESSAGE_LIMIT = 500  # characters of reason kept per row
@@ -28,7 +24,7 @@ class Row:
     question: str
     score: float
     possible: float
-    status: str  # graded | missing | invalid | timeout | crashed
+    status: str  # graded | memory | missing | invalid | timeout | crashed
     message: str
 
 
@@ -43,47 +39,34 @@ class Outcome:
     skipped: int = 0  # time-only cells skipped in grading mode
 
 
-def grade_notebook(notebook: Path, autograder: Path, timeout: float, skip: set[str] = frozenset()) -> Outcome:
-    """Grade one notebook in a worker process (Otter's engine); never raises.
+def grade_notebook(notebook: Path, autograder: Path, limits: Limits, skip: frozenset = frozenset(), zygote: Zygote | None = None) -> Outcome:
+    """Grade one notebook (a private copy) with the engine; never raises.
 
-    notebook: a private copy (it is rewritten when cells are skipped). skip: sources of the release's
-    time-only cells (``grading_mode.marked_sources``); identical cells are skipped.
+    skip: sources of the release's time-only cells (``grading_mode.marked_sources``).
+    zygote: a running ``Zygote`` to reuse (default: start one for this notebook).
     """
     try:
-        nb = nbformat.read(notebook, as_version=4)
-        nbformat.validate(nb)
+        nbformat.validate(nbformat.read(notebook, as_version=4))
     except Exception as error:  # any reason the file is not a usable notebook
         return Outcome("invalid", f"{notebook.name} is not a valid Jupyter notebook: {_one_line(error)}")
-    skipped = []
-    if skip:
-        nb, skipped = grading_mode.apply(nb, skip)
-        nbformat.write(nb, notebook)
-    start = time.monotonic()
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    own = zygote is None
+    zygote = zygote or Zygote()
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "compresslab.grading.otter_worker", str(notebook), str(autograder)],
-            cwd=notebook.parent, env=env, capture_output=True, text=True, timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return Outcome("timeout", f"grading {notebook.name} took longer than {timeout:g} s", seconds=time.monotonic() - start, skipped=len(skipped))
-    seconds = time.monotonic() - start
-    try:
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return Outcome("crashed", f"the grader stopped (exit code {done.returncode}): {last}", seconds=seconds, skipped=len(skipped))
-    return Outcome("graded", questions=result["questions"], seconds=seconds, skipped=len(skipped))
+        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits))
+    finally:
+        if own:
+            zygote.close()
+    return Outcome(result["status"], result["message"], result.get("questions"), result["seconds"], result.get("skipped", 0))
 
 
 def rows_for(student: str, notebook: str, questions: list[Question], outcome: Outcome) -> list[Row]:
     """Rows of one (student, notebook): one per autograded question, whatever happened."""
     rows = []
     for question in questions:
-        if outcome.status == "graded" and question.name in outcome.questions:
+        if outcome.questions is not None and question.name in outcome.questions:
             result = outcome.questions[question.name]
-            message = "; ".join(result["failures"])
-            rows.append(Row(student, notebook, question.name, result["score"], question.points, "graded", message[:MESSAGE_LIMIT]))
+            message = "; ".join(([outcome.message] if outcome.message else []) + result["failures"])
+            rows.append(Row(student, notebook, question.name, result["score"], question.points, outcome.status, message[:MESSAGE_LIMIT]))
         else:
             message = outcome.message or f"question {question.name} was not graded"
             rows.append(Row(student, notebook, question.name, 0.0, question.points, outcome.status, message[:MESSAGE_LIMIT]))
@@ -95,8 +78,8 @@ def grade_all(
     autograders: dict[str, Path],
     questions: dict[str, list[Question]],
     jobs: int,
-    timeout: float,
-    skip: dict[str, set[str]] | None = None,
+    limits: Limits,
+    skip: dict[str, frozenset[str]] | None = None,
 ) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
     """Rows for every student and notebook, and the outcome of each (student, notebook).
 
@@ -111,13 +94,23 @@ def grade_all(
                 outcomes[(submission.student, notebook)] = Outcome("missing", f"no {notebook}.ipynb in {submission.source.name}")
             else:
                 tasks.append((submission.student, notebook, submission.notebooks[notebook]))
+    zygotes = queue.Queue()
+    for _ in range(max(1, min(jobs, len(tasks)))):
+        zygotes.put(Zygote())
+
+    def grade(path: Path, notebook: str) -> Outcome:
+        zygote = zygotes.get()
+        try:
+            return grade_notebook(path, autograders[notebook], limits, (skip or {}).get(notebook, frozenset()), zygote)
+        finally:
+            zygotes.put(zygote)
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {
-            pool.submit(grade_notebook, path, autograders[notebook], timeout, (skip or {}).get(notebook, frozenset())): (student, notebook)
-            for student, notebook, path in tasks
-        }
+        futures = {pool.submit(grade, path, notebook): (student, notebook) for student, notebook, path in tasks}
         for future in tqdm(futures, desc="grading", unit="notebook", total=len(futures)):
             outcomes[futures[future]] = future.result()
+    while not zygotes.empty():
+        zygotes.get().close()
     rows = []
     for (student, notebook), outcome in sorted(outcomes.items()):
         rows.extend(rows_for(student, notebook, questions[notebook], outcome))
@@ -125,5 +118,6 @@ def grade_all(
 
 
 def _one_line(error: Exception) -> str:
+    """An exception as one short line."""
     text = " ".join(str(error).split())
     return text[:200] or type(error).__name__

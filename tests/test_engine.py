@@ -1,0 +1,80 @@
+"""The grading engine bounds each notebook: endless cells time out, huge allocations hit the memory
+limit, an interpreter exit is a crash; none of them affects the next notebook graded by the same zygote."""
+
+import nbformat
+import pytest
+
+from compresslab.grading import grading_mode
+from compresslab.grading.engine import Limits, Zygote
+from compresslab.grading.runner import grade_notebook
+
+from conftest import ROOT
+
+NAME = "int8_cnn"
+LIMITS = Limits(notebook_seconds=120, cell_seconds=10, memory_bytes=6 * 2**30)
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    z = Zygote()
+    yield z
+    z.close()
+
+
+def _reference_with(tmp_path, extra_cell: str | None):
+    nb = nbformat.read(ROOT / "data" / "examples" / "reference" / f"{NAME}.ipynb", as_version=4)
+    if extra_cell is not None:
+        position = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "class NetQuantizedWithBias" in c.source) + 1
+        nb.cells.insert(position, nbformat.v4.new_code_cell(extra_cell))
+    path = tmp_path / f"{NAME}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _grade(path, zygote, limits=LIMITS):
+    skip = grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / f"{NAME}.ipynb", as_version=4))
+    return grade_notebook(path, ROOT / "autograder" / f"{NAME}-autograder.zip", limits, skip, zygote)
+
+
+def _total(outcome):
+    return sum(q["score"] for q in outcome.questions.values()), sum(q["possible"] for q in outcome.questions.values())
+
+
+@pytest.mark.parametrize(
+    "cell, status, words",
+    [
+        ("while True:\n    pass", "timeout", "ran longer than 10 s"),
+        ("import os\nos._exit(3)", "crashed", "exit code 3"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "crashed", "signal 9"),
+    ],
+)
+def test_a_hostile_cell_ends_the_notebook_with_a_clear_status(cell, status, words, tmp_path, zygote):
+    outcome = _grade(_reference_with(tmp_path, cell), zygote)
+    assert outcome.status == status and words in outcome.message, (outcome.status, outcome.message)
+    assert outcome.questions is None
+
+
+def test_a_huge_allocation_hits_the_memory_limit_and_the_rest_is_still_graded(tmp_path, zygote):
+    outcome = _grade(_reference_with(tmp_path, "hog = bytearray(30 * 2**30)"), zygote)
+    assert outcome.status == "memory" and "out of memory" in outcome.message
+    score, possible = _total(outcome)
+    assert score == possible > 0
+
+
+def test_sys_exit_in_a_cell_does_not_stop_grading(tmp_path, zygote):
+    outcome = _grade(_reference_with(tmp_path, "import sys\nsys.exit(0)"), zygote)
+    assert outcome.status == "graded"
+    score, possible = _total(outcome)
+    assert score == possible
+
+
+def test_the_zygote_grades_normally_after_hostile_notebooks(tmp_path, zygote):
+    (tmp_path / "hostile").mkdir()
+    assert _grade(_reference_with(tmp_path / "hostile", "import os\nos._exit(1)"), zygote).status == "crashed"
+    outcome = _grade(_reference_with(tmp_path, None), zygote)
+    assert outcome.status == "graded" and _total(outcome)[0] == _total(outcome)[1]
+
+
+def test_a_notebook_time_limit_covers_the_tests_too(tmp_path, zygote):
+    outcome = _grade(_reference_with(tmp_path, None), zygote, Limits(notebook_seconds=0.5, cell_seconds=10))
+    assert outcome.status == "timeout" and "notebook ran longer than 0.5 s" in outcome.message
