@@ -9,6 +9,7 @@ Weights use ``Z = 0`` and one scale per output channel; biases are int32 with ``
 The notebook's graded functions are *passed in* (never imported from the notebook), so the same
 plumbing runs the reference solution, a student's answers and the hidden tests:
 
+- ``torch_threads``: a thread limit for the hidden tests' training and evaluation;
 - k-means: ``Codebook``, ``kmeans_1d`` (scikit-learn), ``KMeansQuantizer`` (seed's class),
   ``kmeans_inertia``, ``kmeans_size_bits``;
 - linear: ``fuse_model`` (seed's conv-bn fusion loop), ``calibration_images`` and
@@ -17,6 +18,7 @@ plumbing runs the reference solution, a student's answers and the hidden tests:
   ``build_int8_model`` (seed's assembly loop).
 """
 
+import contextlib
 import copy
 import functools
 import warnings
@@ -34,6 +36,19 @@ The quantized tensor is ``centroids[labels].view_as(tensor)``."""
 KMEANS_SEED = 0  # random_state of scikit-learn's KMeans (it only matters when a cluster becomes empty)
 INPUT_SCALE = 1 / 128  # the int8 image: q = round(x / INPUT_SCALE) + INPUT_ZERO_POINT for x normalized to [-1, 1]
 INPUT_ZERO_POINT = 0
+
+
+@contextlib.contextmanager
+def torch_threads(count: int = 1):
+    """Run the body with ``count`` torch intra-op threads, restored afterwards. The hidden tests train
+    and evaluate with one thread: the grader runs several notebooks at once on few cores, and
+    OpenMP threads that wait for each other on a busy machine make a training step many times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------------------------
