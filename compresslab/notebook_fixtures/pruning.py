@@ -1,0 +1,72 @@
+"""Hidden-test fixtures of ``pruning``: seeded inputs and the reference answers to them."""
+
+import torch
+
+from ..fixtures import SEED
+from ..models import VGG
+from ..pruning_helpers import prunable_weights, randomize_batchnorm, state_dict_copy
+
+PRUNER_WIDTH = 1 / 32  # VGG with 2..16 channels: small fixture, every layer kind present
+CHANNEL_WIDTH = 1 / 16  # VGG with 4..32 channels: enough channels for varied prune ratios
+PER_LAYER_RATIOS = [0.2, 0.4, 0.1, 0.3, 0.6, 0.15, 0.35]  # one per conv but the last
+
+
+def seeded_vgg(width: float, seed: int) -> VGG:
+    """A VGG of ``width`` with weights from ``torch.manual_seed(seed)`` and random BN statistics, in eval mode."""
+    torch.manual_seed(seed)
+    return randomize_batchnorm(VGG(width=width), seed).eval()
+
+
+def build(ns: dict) -> dict:
+    """Cases for every graded function of ``pruning``; the seeds differ from any public test input."""
+    g = torch.Generator().manual_seed(SEED)
+    cases = {
+        "conv": (torch.randn(16, 8, 3, 3, generator=g) * 0.1, 0.6),
+        "linear": (torch.randn(10, 32, generator=g), 0.85),
+        "vector": (torch.randn(50, generator=g), 0.33),
+        "three_dims": (torch.randn(4, 5, 6, generator=g), 0.999),  # round(119.88) = 120: everything pruned
+        "nearly_dense": (torch.randn(7, 7, generator=g), 0.01),  # round(0.49) = 0 zeros: nothing pruned
+        "all_positive": (torch.rand(6, 6, generator=g) + 0.5, 0.5),
+        "negative_heavy": (-torch.rand(3, 4, 5, generator=g) ** 2, 0.7),
+    }
+    fine_grained = {}
+    for key, (weight, sparsity) in cases.items():
+        tensor = weight.clone()
+        mask = ns["fine_grained_prune"](tensor, sparsity)
+        fine_grained[key] = {"input": weight, "sparsity": sparsity, "mask": mask.clone(), "output": tensor.clone()}
+
+    model = seeded_vgg(PRUNER_WIDTH, SEED)
+    state = state_dict_copy(model)
+    names = list(prunable_weights(model))
+    sparsity_dict = dict(zip(names, [0.3, 0.5, 0.7, 0.2, 0.8, 0.6, 0.9, 0.75, 0.4]))
+    pruner = ns["FineGrainedPruner"](model, dict(sparsity_dict))
+    masks = {name: mask.clone() for name, mask in pruner.masks.items()}
+    pruned = state_dict_copy(model)
+    with torch.no_grad():  # a simulated optimizer step
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape, generator=g) * 0.05)
+    moved = state_dict_copy(model)
+    pruner.apply(model)
+    applied = state_dict_copy(model)
+    pruner_case = {"width": PRUNER_WIDTH, "state_dict": state, "sparsity_dict": sparsity_dict, "masks": masks,
+                   "pruned": pruned, "moved": moved, "applied": applied}
+
+    channel_counts = [(16, 0.3), (128, 0.3), (64, 0.45), (7, 0.2), (100, 0.0), (33, 0.9), (256, 0.77), (48, 0.6)]
+    for channels, ratio in channel_counts:  # no case may sit on a rounding tie
+        assert abs(channels * (1 - ratio) % 1 - 0.5) > 0.05, (channels, ratio)
+    num_channels = [[channels, ratio, ns["get_num_channels_to_keep"](channels, ratio)] for channels, ratio in channel_counts]
+
+    model = seeded_vgg(CHANNEL_WIDTH, SEED + 1)
+    for (conv, ratio) in zip([m for m in model.backbone if isinstance(m, torch.nn.Conv2d)], PER_LAYER_RATIOS):
+        assert abs(conv.out_channels * (1 - ratio) % 1 - 0.5) > 0.05, (conv.out_channels, ratio)
+    channel_case = {"width": CHANNEL_WIDTH, "state_dict": state_dict_copy(model), "ratios": PER_LAYER_RATIOS,
+                    "ratio_0.3": state_dict_copy(ns["channel_prune"](model, 0.3)),
+                    "per_layer": state_dict_copy(ns["channel_prune"](model, list(PER_LAYER_RATIOS)))}
+
+    weights = [torch.randn(8, 5, 3, 3, generator=g), torch.randn(6, 4, 1, 1, generator=g) * 3, torch.rand(3, 2, 5, 5, generator=g) - 0.7]
+    importance = [{"weight": w, "importance": ns["get_input_channel_importance"](w.clone()).clone()} for w in weights]
+
+    model = seeded_vgg(CHANNEL_WIDTH, SEED + 2)
+    sorting = {"width": CHANNEL_WIDTH, "state_dict": state_dict_copy(model), "sorted": state_dict_copy(ns["apply_channel_sorting"](model))}
+    return {"fine_grained_prune": fine_grained, "pruner": pruner_case, "num_channels": num_channels,
+            "channel_prune": channel_case, "importance": importance, "sorting": sorting}

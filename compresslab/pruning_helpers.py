@@ -1,0 +1,323 @@
+"""Ungraded plumbing of the ``pruning`` notebook (MIT 6.5940 Lab 1, seed 000 question 6(a)).
+
+Names follow the lab: a *sparsity* is the fraction of zeros of a tensor (#zeros / #elements), a
+*prune ratio* the fraction of output channels removed. A *sparsity dict* maps parameter names
+(``"backbone.conv3.weight"``, ``"classifier.weight"``) to sparsities. The graded functions
+(``fine_grained_prune``, ``FineGrainedPruner``, ``channel_prune``, ...) live in the notebook and
+are passed in as arguments, so the autograder can run a student's pipeline end to end.
+"""
+
+import copy
+import math
+import statistics
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .profiling import MiB, count_macs, count_parameters, measure_latency, model_size_bits
+from .training import TrainConfig, evaluate, train
+
+# How the notebook (on the embedded dataset) and the autograder fine-tune a pruned checkpoint:
+# one epoch of SGD from the checkpoint, cosine schedule, seed 0 (MIT fine-tunes 5 epochs at lr 0.01 on CIFAR-10).
+FINETUNE = TrainConfig(epochs=1, lr=0.02, momentum=0.9, weight_decay=1e-4, seed=0)
+
+SIZE_TARGET = 0.35  # fine-grained pruning: at most this fraction of the dense model's (non-zero) parameters
+FINE_GRAINED_TOLERANCE = 1.0  # points of accuracy a fine-tuned fine-grained model may lose
+CHANNEL_PRUNE_RATIO = 0.3  # fraction of channels removed from every conv but the last
+MACS_TARGET = 0.60  # channel pruning at CHANNEL_PRUNE_RATIO: at most this fraction of the dense MACs
+CHANNEL_TOLERANCE = 2.0  # points of accuracy a fine-tuned channel-pruned model may lose
+SORTING_TOLERANCE = 0.1  # points of accuracy channel sorting may change (it should change none)
+
+
+def prunable_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights fine-grained pruning acts on: every parameter with 2 or more dims (conv and linear weights), by name."""
+    return {name: param for name, param in model.named_parameters() if param.dim() > 1}
+
+
+def weight_values(model: nn.Module, nonzero_only: bool = False) -> dict[str, torch.Tensor]:
+    """Flattened values of each prunable weight (``nonzero_only``: drop the zeros, e.g. after pruning), for histograms."""
+    values = {}
+    for name, param in prunable_weights(model).items():
+        flat = param.detach().cpu().flatten()
+        values[name] = flat[flat != 0] if nonzero_only else flat
+    return values
+
+
+def sparsity(tensor: torch.Tensor) -> float:
+    """Fraction of zeros of ``tensor`` (0 for an empty tensor)."""
+    return 1.0 - tensor.count_nonzero().item() / tensor.numel() if tensor.numel() else 0.0
+
+
+def size_fraction(model: nn.Module, dense_model: nn.Module) -> float:
+    """Non-zero parameters of ``model`` as a fraction of all parameters of ``dense_model``."""
+    return count_parameters(model, nonzero_only=True) / count_parameters(dense_model)
+
+
+def expected_size_fraction(model: nn.Module, sparsity_dict: Mapping[str, float]) -> float:
+    """Fraction of ``model``'s parameters left non-zero once each weight named in ``sparsity_dict`` is pruned
+    to its sparsity (``round(numel * sparsity)`` zeros, as ``fine_grained_prune`` makes), computed without pruning."""
+    params = dict(model.named_parameters())
+    unknown = sorted(set(sparsity_dict) - set(params))
+    if unknown:
+        raise KeyError(f"sparsity_dict names parameters the model does not have: {unknown}")
+    total = sum(p.numel() for p in params.values())
+    pruned = sum(round(params[name].numel() * min(max(s, 0.0), 1.0)) for name, s in sparsity_dict.items())
+    return (total - pruned) / total
+
+
+@torch.no_grad()
+def sensitivity_scan(
+    model: nn.Module,
+    loader: DataLoader,
+    prune: Callable[[torch.Tensor, float], torch.Tensor],
+    sparsities: Sequence[float],
+    names: Iterable[str] | None = None,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Accuracy (%) on ``loader`` when one weight at a time is pruned with ``prune(weight, sparsity)``.
+
+    names: weights to scan (default: every prunable weight). Returns ``{name: [accuracy per sparsity]}``.
+    Each weight is restored before the next is pruned, also when ``prune`` raises; ``model`` ends unchanged.
+    """
+    params = dict(model.named_parameters())
+    names = list(names) if names is not None else list(prunable_weights(model))
+    results: dict[str, list[float]] = {}
+    bar = tqdm(total=len(names) * len(sparsities), desc="sensitivity scan", disable=not progress, leave=False)
+    for name in names:
+        param = params[name]
+        original = param.detach().clone()
+        accuracies = []
+        try:
+            for s in sparsities:
+                prune(param.data, s)
+                accuracies.append(evaluate(model, loader, device=device, progress=False))
+                param.copy_(original)
+                bar.update()
+        finally:
+            param.copy_(original)
+        results[name] = accuracies
+    bar.close()
+    return results
+
+
+def plot_sensitivity(scan: Mapping[str, Sequence[float]], sparsities: Sequence[float], dense_accuracy: float, tolerance: float = 1.0, columns: int = 3) -> plt.Figure:
+    """One panel per weight: accuracy against the sparsity of that weight alone, with the dense accuracy (dashed)
+    and the dense accuracy minus ``tolerance`` (dotted)."""
+    rows = math.ceil(len(scan) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, sharey=True)
+    for ax, (name, accuracies) in zip(axes.flat, scan.items()):
+        ax.plot(list(sparsities), list(accuracies), marker="o", color="tab:blue", label="pruned alone")
+        ax.axhline(dense_accuracy, color="gray", linestyle="--", label="dense")
+        ax.axhline(dense_accuracy - tolerance, color="tab:red", linestyle=":", label=f"dense - {tolerance:g}")
+        ax.set_title(name)
+        ax.set_xlabel("sparsity")
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(scan):]:
+        ax.axis("off")
+    axes.flat[0].legend(loc="lower left", fontsize="small")
+    fig.suptitle("Sensitivity: accuracy when one layer is pruned")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sparsity_dict(model: nn.Module, sparsity_dict: Mapping[str, float]) -> plt.Figure:
+    """Bars of the chosen sparsity per weight, labelled with the parameters each weight keeps."""
+    params = prunable_weights(model)
+    names = list(params)
+    values = [sparsity_dict.get(name, 0.0) for name in names]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names)), 4))
+    bars = ax.bar([n.replace("backbone.", "").replace(".weight", "") for n in names], values, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{params[n].numel() - round(params[n].numel() * v):,}" for n, v in zip(names, values)], fontsize="small")
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("sparsity (labels: weights kept)")
+    ax.set_title("Chosen sparsity per layer")
+    fig.tight_layout()
+    return fig
+
+
+def fine_tune(
+    model: nn.Module,
+    loader: DataLoader,
+    config: TrainConfig = FINETUNE,
+    device: torch.device | None = None,
+    callbacks: Iterable[Callable[[], None]] = (),
+    progress: bool = True,
+) -> list[float]:
+    """Fine-tune ``model`` in place (``compresslab.training.train``), reseeding the loader's shuffling first,
+    so a run gives the same result however often the loader was used before; return the loss per epoch.
+
+    callbacks: called after every optimizer step, e.g. ``lambda: pruner.apply(model)`` to keep the pruned weights at zero.
+    """
+    generator = getattr(loader, "generator", None)
+    if generator is not None:
+        generator.manual_seed(config.seed)
+    return train(model, loader, config, device=device, callbacks=callbacks, progress=progress)
+
+
+def fine_tune_config(epochs: int, lr: float) -> TrainConfig:
+    """``FINETUNE`` with another number of epochs and learning rate (the notebook's config cell)."""
+    return replace(FINETUNE, epochs=epochs, lr=lr)
+
+
+@dataclass
+class Cost:
+    """What one model costs and how well it does: a row of the notebook's results table."""
+
+    name: str
+    accuracy: float  # test accuracy (%)
+    parameters: int  # non-zero parameters
+    size_mib: float  # non-zero parameters at 32 bits, in MiB (sparse index overhead ignored, as in the lab)
+    macs: int  # multiply-accumulates of one image's forward pass (torchprofile; zeros are counted)
+    latency_ms: float  # median wall-clock time of one forward pass on ``inputs`` (ms)
+
+
+def measure_costs(
+    models: Mapping[str, nn.Module],
+    accuracies: Mapping[str, float],
+    inputs: torch.Tensor,
+    rounds: int = 5,
+    repeats: int = 10,
+    threads: int | None = 1,
+) -> list[Cost]:
+    """Cost of each model (name -> model) on ``inputs`` (``(N, 3, 32, 32)`` on the models' device).
+
+    Latency: in each of ``rounds`` rounds every model is timed in turn (``measure_latency``: median of
+    ``repeats`` runs after warm-up runs); a model's latency is the median of its round medians, so a burst
+    of load on a shared machine hits all models alike. It is reported, never asserted.
+    threads: intra-op threads while timing on a CPU (``None``: leave torch's setting). One thread by default:
+    with several, a busy machine makes each layer's threads wait for one another (timings 100x too long).
+    """
+    for model in models.values():
+        model.eval()
+    latencies: dict[str, list[float]] = {name: [] for name in models}
+    previous = torch.get_num_threads()
+    if threads is not None and inputs.device.type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        for _ in range(rounds):
+            for name, model in models.items():
+                latencies[name].append(measure_latency(model, inputs, warmup=2, repeats=repeats))
+    finally:
+        torch.set_num_threads(previous)
+    return [
+        Cost(
+            name=name,
+            accuracy=float(accuracies[name]),
+            parameters=count_parameters(model, nonzero_only=True),
+            size_mib=model_size_bits(model, 32, nonzero_only=True) / MiB,
+            macs=count_macs(model, inputs[:1]),
+            latency_ms=1000.0 * statistics.median(latencies[name]),
+        )
+        for name, model in models.items()
+    ]
+
+
+def format_costs(rows: Sequence[Cost]) -> str:
+    """The rows as a Markdown table, each cost also given as a ratio to the first row (the dense model)."""
+    base = rows[0]
+    lines = ["| model | accuracy (%) | non-zero parameters | size (MiB) | MACs (M) | latency (ms) |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(
+            f"| {r.name} | {r.accuracy:.2f} | {r.parameters:,} ({r.parameters / base.parameters:.0%}) | {r.size_mib:.3f} ({r.size_mib / base.size_mib:.0%}) "
+            f"| {r.macs / 1e6:.2f} ({r.macs / base.macs:.0%}) | {r.latency_ms:.3f} ({r.latency_ms / base.latency_ms:.0%}) |"
+        )
+    return "\n".join(lines)
+
+
+def plot_costs(rows: Sequence[Cost]) -> plt.Figure:
+    """Four bar panels (accuracy, size, MACs, latency), one bar per model."""
+    panels = [("accuracy (%)", lambda r: r.accuracy, "%.2f"), ("size (MiB)", lambda r: r.size_mib, "%.3f"),
+              ("MACs (M)", lambda r: r.macs / 1e6, "%.1f"), ("latency (ms)", lambda r: r.latency_ms, "%.3f")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
+    names = [r.name for r in rows]
+    colors = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red"][: len(rows)]
+    for ax, (label, value, fmt) in zip(axes, panels):
+        bars = ax.bar(names, [value(r) for r in rows], color=colors)
+        ax.bar_label(bars, fmt=fmt, fontsize="small")
+        ax.set_title(label)
+        ax.tick_params(axis="x", rotation=20)
+    fig.suptitle("Dense vs pruned")
+    fig.tight_layout()
+    return fig
+
+
+def conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """``(conv i, bn i)`` of ``model.backbone`` in forward order (the layers channel pruning edits)."""
+    convs = [m for m in model.backbone if isinstance(m, nn.Conv2d)]
+    bns = [m for m in model.backbone if isinstance(m, nn.BatchNorm2d)]
+    if len(convs) != len(bns):
+        raise ValueError(f"expected one BatchNorm2d per Conv2d in model.backbone, got {len(convs)} convs and {len(bns)} BNs")
+    return list(zip(convs, bns))
+
+
+def channel_counts(model: nn.Module) -> list[int]:
+    """Output channels of each conv of ``model.backbone`` (from the weights' shapes)."""
+    return [conv.weight.shape[0] for conv, _ in conv_bn_pairs(model)]
+
+
+class ConvStack(nn.Module):
+    """A small VGG-like model for checks: ``backbone`` = conv-bn-relu blocks named like ``VGG``'s
+    (``conv0, bn0, relu0, ...``; 3x3 convs, no bias), then global average pooling and a linear classifier.
+
+    channels: ``(in, out0, out1, ...)``. The BN statistics and affine parameters are drawn at random
+    (seeded by ``seed``) so that channel permutations and pruning show in the output.
+    """
+
+    def __init__(self, channels: Sequence[int] = (3, 4, 6, 5), num_classes: int = 3, seed: int = 0) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        layers = []
+        for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
+            conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+            bn = nn.BatchNorm2d(c_out)
+            with torch.no_grad():
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.5)
+                bn.weight.copy_(torch.rand(c_out, generator=generator) + 0.5)
+                bn.bias.copy_(torch.randn(c_out, generator=generator) * 0.1)
+                bn.running_mean.copy_(torch.randn(c_out, generator=generator) * 0.1)
+                bn.running_var.copy_(torch.rand(c_out, generator=generator) + 0.5)
+            layers += [(f"conv{i}", conv), (f"bn{i}", bn), (f"relu{i}", nn.ReLU(True))]
+        self.backbone = nn.Sequential(OrderedDict(layers))
+        self.classifier = nn.Linear(channels[-1], num_classes)
+        with torch.no_grad():
+            self.classifier.weight.copy_(torch.randn(self.classifier.weight.shape, generator=generator))
+            self.classifier.bias.zero_()
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.backbone(x)  # (N, C, H, W)
+        return self.classifier(x.mean(dim=(2, 3)))  # (N, num_classes)
+
+
+def randomize_batchnorm(model: nn.Module, seed: int) -> nn.Module:
+    """Give every BatchNorm2d of ``model`` random affine parameters and running statistics (in place), so that
+    a check notices a channel whose BN entries were not moved with it. Returns ``model``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                n = module.num_features
+                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+    return model
+
+
+def state_dict_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A plain dict of cloned CPU tensors of ``model.state_dict()`` (safe to store in a fixture)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def pruned_copy(model: nn.Module, pruner_class: type, sparsity_dict: Mapping[str, float]):
+    """``(copy of model, pruner)``: a deep copy of ``model`` pruned by ``pruner_class(copy, sparsity_dict)``."""
+    pruned = copy.deepcopy(model)
+    return pruned, pruner_class(pruned, dict(sparsity_dict))
