@@ -128,17 +128,24 @@ def plot_sensitivity(scan: Mapping[str, Sequence[float]], sparsities: Sequence[f
     return fig
 
 
-def plot_sparsity_dict(model: nn.Module, sparsity_dict: Mapping[str, float]) -> plt.Figure:
-    """Bars of the chosen sparsity per weight, labelled with the parameters each weight keeps."""
+def plot_layer_weights(model: nn.Module, sparsity_dict: Mapping[str, float] | None = None) -> plt.Figure:
+    """Bars of the weights of each prunable layer (log scale): kept weights in blue, stacked on the weights
+    ``sparsity_dict`` would prune (grey), each bar labelled with its sparsity."""
+    sparsity_dict = sparsity_dict or {}
     params = prunable_weights(model)
-    names = list(params)
-    values = [sparsity_dict.get(name, 0.0) for name in names]
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names)), 4))
-    bars = ax.bar([n.replace("backbone.", "").replace(".weight", "") for n in names], values, color="tab:blue")
-    ax.bar_label(bars, labels=[f"{params[n].numel() - round(params[n].numel() * v):,}" for n, v in zip(names, values)], fontsize="small")
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("sparsity (labels: weights kept)")
-    ax.set_title("Chosen sparsity per layer")
+    labels = [n.replace("backbone.", "").replace(".weight", "") for n in params]
+    totals = [p.numel() for p in params.values()]
+    pruned = [round(t * min(max(sparsity_dict.get(n, 0.0), 0.0), 1.0)) for n, t in zip(params, totals)]
+    kept = [t - z for t, z in zip(totals, pruned)]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels)), 4))
+    ax.bar(labels, kept, color="tab:blue", label="kept")
+    bars = ax.bar(labels, pruned, bottom=kept, color="lightgray", label="pruned")
+    ax.bar_label(bars, labels=[f"s={sparsity_dict.get(n, 0.0):.2f}" for n in params], fontsize="small")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=min(totals) / 10)  # the smallest layer's bar stays visible
+    ax.set_ylabel("weights")
+    ax.set_title(f"Conv and linear weights per layer: {sum(kept):,} of {sum(totals):,} kept")
+    ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
 

@@ -30,7 +30,7 @@ from compresslab.models import VGG
 from compresslab.profiling import count_macs, count_parameters
 from compresslab.pruning_helpers import (CHANNEL_PRUNE_RATIO, CHANNEL_TOLERANCE, FINE_GRAINED_TOLERANCE, FINETUNE, MACS_TARGET,
                                          SIZE_TARGET, SORTING_TOLERANCE, ConvStack, channel_counts, conv_bn_pairs, expected_size_fraction,
-                                         fine_tune, format_costs, measure_costs, plot_costs, plot_sensitivity, plot_sparsity_dict,
+                                         fine_tune, format_costs, measure_costs, plot_costs, plot_layer_weights, plot_sensitivity,
                                          prunable_weights, randomize_batchnorm, sensitivity_scan, size_fraction, sparsity, weight_values)
 from compresslab.release import reference_code
 from compresslab.training import TrainConfig, evaluate
@@ -311,7 +311,7 @@ def test_weight_values_and_sparsity():
     values = weight_values(model, nonzero_only=True)
     assert values["backbone.conv0.weight"].numel() == 2 * 3 * 9
     assert sparsity(model.backbone.conv0.weight) == 0.5
-    assert len(plot_sparsity_dict(model, {"backbone.conv0.weight": 0.5}).axes[0].patches) == 4
+    assert len(plot_layer_weights(model, {"backbone.conv0.weight": 0.5}).axes[0].patches) == 2 * 4  # kept and pruned bar per layer
 
 
 def test_fine_tune_is_reproducible_however_often_the_loader_was_used(digits):
