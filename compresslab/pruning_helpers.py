@@ -8,7 +8,6 @@ are passed in as arguments, so the autograder can run a student's pipeline end t
 """
 
 import contextlib
-import copy
 import math
 import statistics
 from collections import OrderedDict
@@ -333,8 +332,3 @@ def state_dict_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     """A plain dict of cloned CPU tensors of ``model.state_dict()`` (safe to store in a fixture)."""
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-
-def pruned_copy(model: nn.Module, pruner_class: type, sparsity_dict: Mapping[str, float]):
-    """``(copy of model, pruner)``: a deep copy of ``model`` pruned by ``pruner_class(copy, sparsity_dict)``."""
-    pruned = copy.deepcopy(model)
-    return pruned, pruner_class(pruned, dict(sparsity_dict))

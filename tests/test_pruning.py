@@ -8,8 +8,6 @@ dense model itself (sorting must not change its function).
 """
 
 import copy
-import os
-from pathlib import Path
 
 import matplotlib
 
@@ -39,7 +37,7 @@ from compresslab.training import TrainConfig, evaluate
 from conftest import ROOT
 
 CPU = torch.device("cpu")
-MASTER = Path(os.environ.get("PRUNING_MASTER", ROOT / "solution" / "pruning.ipynb"))
+MASTER = ROOT / "solution" / "pruning.ipynb"
 GRADED = ("def fine_grained_prune(", "class FineGrainedPruner:", "def get_num_channels_to_keep(", "def channel_prune(",
           "def get_input_channel_importance(", "def apply_channel_sorting(", "sparsity_dict = {}")
 PREAMBLE = "import copy\nfrom typing import Dict, List, Union\nimport numpy as np\nimport torch\nimport torch.nn as nn\n"
