@@ -15,7 +15,7 @@ NOTEBOOKS ?= $(sort $(basename $(notdir $(wildcard solution/*.ipynb))))
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: setup release grade test bench checkpoints fixtures clean
+.PHONY: setup release grade test bench mutation checkpoints fixtures clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ checkpoints: $(STAMP)
 ## Regenerate the hidden-test fixtures in data/fixtures from the reference solutions.
 fixtures: $(STAMP)
 	$(PY) -m compresslab.fixtures $(NOTEBOOKS)
+
+## Grade every catalogued wrong implementation (tests/mutants/); refresh the README's mutation table.
+mutation: $(STAMP)
+	$(PY) -m compresslab.mutation --out mutation-results.md
 
 bench: $(STAMP)
 	$(PY) -m compresslab.bench --out bench-results.md

@@ -75,6 +75,16 @@ def test_the_zygote_grades_normally_after_hostile_notebooks(tmp_path, zygote):
     assert outcome.status == "graded" and _total(outcome)[0] == _total(outcome)[1]
 
 
+SLOW_WHEN_TESTED = """import time
+_fast_quantized_weights = quantized_weights
+def quantized_weights(*args, **kwargs):
+    time.sleep(60)
+    return _fast_quantized_weights(*args, **kwargs)
+"""
+
+
 def test_a_notebook_time_limit_covers_the_tests_too(tmp_path, zygote):
-    outcome = _grade(_reference_with(tmp_path, None), zygote, Limits(notebook_seconds=0.5, cell_seconds=10))
-    assert outcome.status == "timeout" and "notebook ran longer than 0.5 s" in outcome.message
+    # The cells finish at once (the slow wrapper is only defined), so only the tests, which call
+    # quantized_weights, can reach the limit; no dependence on how fast the machine runs the cells.
+    outcome = _grade(_reference_with(tmp_path, SLOW_WHEN_TESTED), zygote, Limits(notebook_seconds=20, cell_seconds=50))
+    assert outcome.status == "timeout" and "notebook ran longer than 20 s" in outcome.message

@@ -80,6 +80,7 @@ def grade_all(
     jobs: int,
     limits: Limits,
     skip: dict[str, frozenset[str]] | None = None,
+    progress: bool = True,
 ) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
     """Rows for every student and notebook, and the outcome of each (student, notebook).
 
@@ -107,7 +108,7 @@ def grade_all(
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade, path, notebook): (student, notebook) for student, notebook, path in tasks}
-        for future in tqdm(futures, desc="grading", unit="notebook", total=len(futures)):
+        for future in tqdm(futures, desc="grading", unit="notebook", total=len(futures), disable=not progress):
             outcomes[futures[future]] = future.result()
     while not zygotes.empty():
         zygotes.get().close()

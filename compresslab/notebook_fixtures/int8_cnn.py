@@ -34,7 +34,7 @@ def build(ns: dict) -> dict:
                "input": torch.as_tensor(net.input_activations)}
     profile.update({name: torch.as_tensor(layer.activations) for name, layer in zip(("conv1", "conv2", "fc1", "fc2", "fc3"), quantized_layers(net))})
 
-    pixels_cases = [np.random.default_rng(SEED).uniform(-1, 1, 1000), np.array([-0.25, 0.5, 3.0, -4.5]), np.array([0.1, 0.2, 0.7])]
+    pixels_cases = [np.random.default_rng(SEED).uniform(-1, 1, 1000), np.array([-0.25, 0.5, 3.0, -4.5]), np.array([0.1, 0.2, 0.7]), np.zeros(6)]
     initial = [{"pixels": torch.as_tensor(p), "scale": float(ns["NetQuantized"].quantize_initial_input(p))} for p in pixels_cases]
 
     rng = np.random.default_rng(SEED + 1)
@@ -42,6 +42,7 @@ def build(ns: dict) -> dict:
         (np.maximum(rng.normal(0.5, 1.0, 500), 0), 40.0, 63.5, []),
         (rng.normal(0.0, 3.0, 500), 250.0, 90.0, [(120.0, 0.004), (300.0, 0.002), (80.0, 0.01)]),
         (np.array([-6.0, 2.5, 11.0]), 7.5, 127.0, [(55.0, 0.05)]),
+        (np.array([-9.0, 1.5, 4.0]), 2.0, 50.0, [(10.0, 0.02)]),  # the negative extreme sets the range
     ]
     activations = [
         {"activations": torch.as_tensor(a), "n_w": n_w, "n_initial_input": n_in, "ns": [list(p) for p in pairs],

@@ -1,0 +1,59 @@
+"""Wrong implementations of the int8_cnn graded functions: each must lose points.
+
+Equivalent mutants are left out, with the reason: dropping the clamp in ``quantized_weights``
+(with the max-abs scale no value exceeds 127, so the clamp never acts), and applying the
+output scale before ReLU and pooling in ``forward`` (round, clamp, ReLU and max-pooling are
+all monotone, so the order does not change a single value).
+"""
+
+from compresslab.mutation import Mutant
+
+QW = "def quantized_weights(weights: torch.Tensor) -> Tuple[torch.Tensor, float]:"
+HOOKS = "def register_activation_profiling_hooks(model: Net):"
+NQ = "class NetQuantized(nn.Module):"
+NQB = "class NetQuantizedWithBias(NetQuantized):"
+
+MUTANTS = [
+    # quantized_weights
+    Mutant("quantized_weights", "floor instead of round", QW, (("(weights * scale).round()", "(weights * scale).floor()"),)),
+    Mutant("quantized_weights", "truncation towards zero instead of round", QW, (("(weights * scale).round()", "(weights * scale).trunc()"),)),
+    Mutant("quantized_weights", "range off by one: 128 / max|w| (2**(b-1) instead of 2**(b-1) - 1)", QW, (("scale = 127.0 / max_abs", "scale = 128.0 / max_abs"),)),
+    Mutant("quantized_weights", "max instead of max-abs: negative extremes overflow", QW, (("max_abs = weights.abs().max().item()", "max_abs = weights.max().item()"),)),
+    Mutant("quantized_weights", "seed 001's 3-sigma range instead of max-abs", QW, (("max_abs = weights.abs().max().item()", "max_abs = 3 * weights.std().item()"),)),
+    Mutant("quantized_weights", "all-zero weights: epsilon instead of scale 1", QW, (("scale = 127.0 / max_abs if max_abs > 0 else 1.0", "scale = 127.0 / max(max_abs, 1e-8)"),)),
+    # register_activation_profiling_hooks
+    Mutant("register_activation_profiling_hooks", "conv1.activations records conv2's output instead of its input", HOOKS,
+           (("model.conv1.activations = np.append(model.conv1.activations, x[0].cpu().view(-1))", "model.conv1.activations = np.append(model.conv1.activations, y.cpu().view(-1))"),)),
+    Mutant("register_activation_profiling_hooks", "fc3.activations records fc3's input instead of its output", HOOKS,
+           (("model.fc3.activations = np.append(model.fc3.activations, y.cpu().view(-1))", "model.fc3.activations = np.append(model.fc3.activations, x[0].cpu().view(-1))"),)),
+    Mutant("register_activation_profiling_hooks", "overwrites instead of appending (keeps only the last batch)", HOOKS,
+           (("model.fc1.activations = np.append(model.fc1.activations, x[0].cpu().view(-1))", "model.fc1.activations = x[0].cpu().view(-1).numpy()"),)),
+    Mutant("register_activation_profiling_hooks", "records even when profiling is switched off", HOOKS,
+           (("        if model.profile_activations:\n            model.conv2.activations", "        if True:\n            model.conv2.activations"),)),
+    Mutant("register_activation_profiling_hooks", "fc2's input recorded into fc1 and fc2 swapped", HOOKS,
+           (("model.fc2.activations = np.append(model.fc2.activations, x[0].cpu().view(-1))", "model.fc2.activations = np.append(model.fc2.activations, y.cpu().view(-1))"),)),
+    # quantize_initial_input
+    Mutant("quantize_initial_input", "seed 001's 255 / (max - min)", NQ, (("return 127.0 / max_abs if max_abs > 0 else 1.0", "return 255.0 / (np.max(pixels) - np.min(pixels))"),)),
+    Mutant("quantize_initial_input", "max instead of max-abs", NQ, (("max_abs = float(np.max(np.abs(pixels)))", "max_abs = float(np.max(pixels))"),)),
+    Mutant("quantize_initial_input", "range off by one: 128 / max|x|", NQ, (("return 127.0 / max_abs if max_abs > 0 else 1.0", "return 128.0 / max_abs if max_abs > 0 else 1.0"),)),
+    Mutant("quantize_initial_input", "all-zero input: division by zero instead of 1", NQ, (("return 127.0 / max_abs if max_abs > 0 else 1.0", "return 127.0 / max_abs if max_abs > 0 else float('inf')"),)),
+    Mutant("quantize_initial_input", "mean magnitude instead of the maximum", NQ, (("max_abs = float(np.max(np.abs(pixels)))", "max_abs = float(np.mean(np.abs(pixels)))"),)),
+    # quantize_activations
+    Mutant("quantize_activations", "ignores the preceding layers' scales", NQ, (("            input_scale *= weight_scale * output_scale\n        return 127.0 / (max_abs * input_scale)", "            pass\n        return 127.0 / (max_abs * input_scale)"),)),
+    Mutant("quantize_activations", "uses only the preceding weight scales, not their output scales", NQ, (("            input_scale *= weight_scale * output_scale\n        return 127.0 / (max_abs * input_scale)", "            input_scale *= weight_scale\n        return 127.0 / (max_abs * input_scale)"),)),
+    Mutant("quantize_activations", "forgets this layer's weight scale", NQ, (("input_scale = n_initial_input * n_w\n", "input_scale = n_initial_input\n"),)),
+    Mutant("quantize_activations", "multiplies by the cumulative scale instead of dividing", NQ, (("return 127.0 / (max_abs * input_scale)", "return 127.0 * input_scale / max_abs"),)),
+    Mutant("quantize_activations", "max instead of max-abs of the activations", NQ, (("max_abs = float(np.max(np.abs(activations)))", "max_abs = float(np.max(activations))"),)),
+    # NetQuantized.forward
+    Mutant("NetQuantized.forward", "floor instead of round when requantizing", NQ, (("return torch.clamp((t * scale).round(), min=-128, max=127)", "return torch.clamp((t * scale).floor(), min=-128, max=127)"),)),
+    Mutant("NetQuantized.forward", "ReLU after fc3 (seed 004's answer)", NQ, (("return requantize(self.fc3(x), self.fc3.output_scale)", "return F.relu(requantize(self.fc3(x), self.fc3.output_scale))"),)),
+    Mutant("NetQuantized.forward", "no clamp on the output of fc3", NQ, (("return requantize(self.fc3(x), self.fc3.output_scale)", "return (self.fc3(x) * self.fc3.output_scale).round()"),)),
+    Mutant("NetQuantized.forward", "clamps to the unsigned range [0, 255]", NQ, (("return torch.clamp((t * scale).round(), min=-128, max=127)", "return torch.clamp((t * scale).round(), min=0, max=255)"),)),
+    Mutant("NetQuantized.forward", "fc2 output scaled with fc1's scale", NQ, (("x = requantize(F.relu(self.fc2(x)), self.fc2.output_scale)", "x = requantize(F.relu(self.fc2(x)), self.fc1.output_scale)"),)),
+    # NetQuantizedWithBias.quantized_bias
+    Mutant("quantized_bias", "clamps the int32 bias to the int8 range (seed 001's slip)", NQB, (("min=-2147483648, max=2147483647", "min=-128, max=127"),)),
+    Mutant("quantized_bias", "forgets the layer's weight scale", NQB, (("scale = n_initial_input * n_w\n", "scale = n_initial_input\n"),)),
+    Mutant("quantized_bias", "not rounded", NQB, (("torch.clamp((bias * scale).round(),", "torch.clamp((bias * scale),"),)),
+    Mutant("quantized_bias", "ignores the preceding output scales", NQB, (("            scale *= weight_scale * output_scale\n", "            scale *= weight_scale\n"),)),
+    Mutant("quantized_bias", "seed 001's 255 / (max - min) rescaling of the bias", NQB, (("return torch.clamp((bias * scale).round(), min=-2147483648, max=2147483647)", "bias = bias * scale\n        return torch.clamp((bias * 255 / (bias.max() - bias.min())).round(), min=-2147483648, max=2147483647)"),)),
+]

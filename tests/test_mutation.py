@@ -1,0 +1,36 @@
+"""Every catalogued wrong implementation loses points through the real grading path; partial credit
+is graded (an edge-case slip loses less than a wholesale error); the README's table is generated."""
+
+import pytest
+
+from compresslab import mutation
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def results():
+    return {name: mutation.run(name, mutation.catalog(name)) for name in mutation.catalogued_notebooks()}
+
+
+def test_every_catalog_has_five_mutants_per_function(results):
+    for notebook, rows in results.items():
+        for function in {r.mutant.function for r in rows}:
+            assert sum(r.mutant.function == function for r in rows) >= 5, f"{notebook}/{function}: fewer than 5 mutants"
+
+
+def test_every_mutant_loses_points(results):
+    survivors = [f"{n}/{r.mutant.function}: {r.mutant.description}" for n, rows in results.items() for r in rows if not r.caught]
+    assert not survivors, "mutants that earn full marks: " + "; ".join(survivors)
+
+
+def test_an_edge_case_slip_loses_less_than_a_wholesale_error(results):
+    by_description = {r.mutant.description: r for r in results["int8_cnn"]}
+    edge = by_description["all-zero weights: epsilon instead of scale 1"]
+    wholesale = by_description["floor instead of round"]
+    assert wholesale.score < edge.score < edge.possible
+
+
+def test_readme_mutation_table_is_generated(results):
+    readme = (ROOT / "README.md").read_text()
+    assert readme == mutation.readme_with_table(readme, mutation.table(results)), "run `make mutation` and commit README.md"
