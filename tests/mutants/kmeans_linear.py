@@ -1,0 +1,199 @@
+"""Wrong implementations of the kmeans_linear graded functions: each must lose points.
+
+Most edits stay inside the student's part of a cell (the ``# YOUR CODE HERE`` lines of the
+release); a few change the given scaffold where students are known to rewrite it (the seed's
+template cast to ``int8`` before adding the zero point, a missing clamp, padding with 0, a 32-bit
+bias quantized as ``int8``), marked "(scaffold)".
+
+Equivalent or test-invisible mutants left out, with the reason:
+* ``k_means_quantize``: decoding without ``.view_as`` (the given ``set_(...view_as(...))`` reshapes
+  anyway); ``n_clusters = 1 << bitwidth`` or ``2 ** bitwidth`` written as ``int(math.pow(2, b))``
+  (same number); decoding through sorted centroids (``kmeans_1d`` returns them sorted already).
+* ``update_codebook``: ``fp32_tensor[labels == k].sum() / (labels == k).sum()`` with the empty-
+  cluster guard (the same mean); updating through ``codebook.centroids.data[k]`` (same storage).
+* ``linear_quantize``: adding the zero point before rounding, ``round(r / S + Z)``, and
+  ``r * (1 / S)`` instead of ``r / S``: they differ from the reference only on exact .5 ties,
+  which the fixtures exclude on purpose (``TIE_MARGIN``), because a correct answer may order its
+  float operations either way.
+* ``get_quantization_scale_and_zero_point``: the zero point from the maximum,
+  ``q_max - r_max / S`` (algebraically equal to ``q_min - r_min / S``; differs only on ties).
+* ``get_quantization_scale_for_weight``: ``max|w| + 5e-7`` instead of ``max(max|w|, 5e-7)``
+  (a relative change below 1e-5 of the scale: it cannot change a quantized weight except on a
+  tie, so it is not a mistake worth points).
+* ``quantized_linear`` / ``quantized_conv2d``: rounding before adding the output zero point (the
+  zero point is an integer: the same except on ties), and ``S_in * (S_w / S_out)`` vs
+  ``(S_in * S_w) / S_out`` (float reordering, ties only).
+* ``extra_preprocess``: ``x / (1 / 128)`` instead of ``x * 128`` (exact in float: 1/128 is a power of two).
+* ``fuse_conv_bn``: ``rsqrt(var + eps)`` and ``(var + eps) ** -0.5`` (same factor up to rounding).
+"""
+
+from compresslab.mutation import Mutant
+
+KMQ = "def k_means_quantize(fp32_tensor: torch.Tensor, bitwidth=4, codebook=None):"
+UCB = "def update_codebook(fp32_tensor: torch.Tensor, codebook: Codebook):"
+QR = "def get_quantized_range(bitwidth):"
+LQ = "def linear_quantize(fp_tensor, bitwidth, scale, zero_point, dtype=torch.int8) -> torch.Tensor:"
+CHOICES = '# Questions 5.1 and 5.2: your choices, one capital letter each ("A", "B", "C" or "D"):'
+SZP = "def get_quantization_scale_and_zero_point(fp_tensor, bitwidth):"
+WS = "def get_quantization_scale_for_weight(weight, bitwidth):"
+QB = "def linear_quantize_bias_per_output_channel(bias, weight_scale, input_scale):"
+SLB = "def shift_quantized_linear_bias(quantized_bias, quantized_weight, input_zero_point):"
+QL = "def quantized_linear(input, weight, bias, feature_bitwidth, weight_bitwidth,"
+SCB = "def shift_quantized_conv2d_bias(quantized_bias, quantized_weight, input_zero_point):"
+QC = "def quantized_conv2d(input, weight, bias, feature_bitwidth, weight_bitwidth,"
+FUSE = "def fuse_conv_bn(conv, bn):"
+PRE = "def extra_preprocess(x):"
+
+# the answer lines of the reference, edited below
+N_CLUSTERS = "n_clusters = 2 ** bitwidth"
+DECODE = "quantized_tensor = codebook.centroids[codebook.labels].view_as(fp32_tensor)"
+UPDATE = "        members = fp32_tensor[codebook.labels == k]\n        if members.numel() > 0:\n            codebook.centroids[k] = members.mean()"
+QMAX = "quantized_max = (1 << (bitwidth - 1)) - 1"
+QMIN = "quantized_min = -(1 << (bitwidth - 1))"
+SCALED = "scaled_tensor = fp_tensor / scale"
+ROUNDED = "rounded_tensor = torch.round(scaled_tensor)"
+SHIFTED = "shifted_tensor = rounded_tensor + zero_point"
+SCALE = "scale = (fp_max - fp_min) / (quantized_max - quantized_min)"
+ZERO_POINT = "zero_point = quantized_min - fp_min / scale"
+FP_MAX_W = "fp_max = max(weight.abs().max().item(), 5e-7)"
+W_SCALE = "scale = fp_max / quantized_max"
+BIAS_SCALE = "bias_scale = weight_scale * input_scale"
+SHIFT_L = "shifted_quantized_bias = quantized_bias - quantized_weight.sum(1).to(torch.int32) * input_zero_point"
+SHIFT_C = "shifted_quantized_bias = quantized_bias - quantized_weight.sum((1, 2, 3)).to(torch.int32) * input_zero_point"
+RESCALE_L = "output = output.float() * (input_scale * weight_scale / output_scale).view(1, -1)"
+RESCALE_C = "output = output.float() * (input_scale * weight_scale / output_scale).view(1, -1, 1, 1)"
+ADD_ZP = "output = output + output_zero_point"
+FACTOR = "factor = bn.weight.data / torch.sqrt(bn.running_var.data + bn.eps)"
+FUSED_BIAS = "conv.bias = nn.Parameter(- bn.running_mean.data * factor + bn.bias.data)"
+PREPROCESS = "quantized_x = (x * 128).round().clamp(-128, 127).to(torch.int8)"
+
+MUTANTS = [
+    # k_means_quantize (Question 1)
+    Mutant("k_means_quantize", "2**b - 1 clusters", KMQ, ((N_CLUSTERS, "n_clusters = 2 ** bitwidth - 1"),)),
+    Mutant("k_means_quantize", "b clusters instead of 2**b", KMQ, ((N_CLUSTERS, "n_clusters = bitwidth"),)),
+    Mutant("k_means_quantize", "2 * b clusters (right only at 2 bits)", KMQ, ((N_CLUSTERS, "n_clusters = 2 * bitwidth"),)),
+    Mutant("k_means_quantize", "2**(b-1) clusters (signed range)", KMQ, ((N_CLUSTERS, "n_clusters = 2 ** (bitwidth - 1)"),)),
+    Mutant("k_means_quantize", "decodes only when clustering: a given codebook leaves the tensor unchanged", KMQ,
+           (("        codebook = Codebook(centroids, labels)\n    # decode the codebook into k-means quantized tensor for inference\n    # hint: one line of code\n"
+             "    quantized_tensor = codebook.centroids[codebook.labels].view_as(fp32_tensor)\n    fp32_tensor.set_(quantized_tensor.view_as(fp32_tensor))",
+             "        codebook = Codebook(centroids, labels)\n        # decode the codebook into k-means quantized tensor for inference\n"
+             "        quantized_tensor = codebook.centroids[codebook.labels].view_as(fp32_tensor)\n        fp32_tensor.set_(quantized_tensor.view_as(fp32_tensor))"),)),
+    Mutant("k_means_quantize", "always re-clusters, ignoring a given codebook", KMQ, (("if codebook is None:", "if True:"),)),
+    Mutant("k_means_quantize", "decodes the labels instead of the centroids", KMQ, ((DECODE, "quantized_tensor = codebook.labels.float().view_as(fp32_tensor)"),)),
+    # update_codebook (Question 3)
+    Mutant("update_codebook", "seed's one-liner: sum / count, nan for an empty cluster", UCB,
+           ((UPDATE, "        codebook.centroids[k] = torch.sum((codebook.labels == k) * fp32_tensor) / torch.sum(codebook.labels == k)"),)),
+    Mutant("update_codebook", "median instead of mean", UCB, (("codebook.centroids[k] = members.mean()", "codebook.centroids[k] = members.median()"),)),
+    Mutant("update_codebook", "sum instead of mean", UCB, (("codebook.centroids[k] = members.mean()", "codebook.centroids[k] = members.sum()"),)),
+    Mutant("update_codebook", "an empty cluster is reset to 0 (fast_pytorch_kmeans' behaviour)", UCB,
+           ((UPDATE, UPDATE + "\n        else:\n            codebook.centroids[k] = 0.0"),)),
+    Mutant("update_codebook", "last cluster never updated (range(n_clusters - 1))", UCB, (("for k in range(n_clusters):", "for k in range(n_clusters - 1):"),)),
+    Mutant("update_codebook", "updates a copy of the centroids, not the codebook's", UCB,
+           (("    fp32_tensor = fp32_tensor.view(-1)\n", "    fp32_tensor = fp32_tensor.view(-1)\n    centroids = codebook.centroids.clone()\n"),
+            ("codebook.centroids[k] = members.mean()", "centroids[k] = members.mean()"))),
+    Mutant("update_codebook", "mean of the magnitudes", UCB, (("codebook.centroids[k] = members.mean()", "codebook.centroids[k] = members.abs().mean()"),)),
+    # get_quantized_range (Question 4)
+    Mutant("get_quantized_range", "q_max = 2**(b-1) (range off by one)", QR, ((QMAX, "quantized_max = (1 << (bitwidth - 1))"),)),
+    Mutant("get_quantized_range", "unsigned range [0, 2**b - 1]", QR, ((QMAX, "quantized_max = (1 << bitwidth) - 1"), (QMIN, "quantized_min = 0"))),
+    Mutant("get_quantized_range", "symmetric range [-(2**(b-1) - 1), 2**(b-1) - 1]", QR, ((QMIN, "quantized_min = -(1 << (bitwidth - 1)) + 1"),)),
+    Mutant("get_quantized_range", "b bits of magnitude: [-2**b, 2**b - 1]", QR, ((QMAX, "quantized_max = (1 << bitwidth) - 1"), (QMIN, "quantized_min = -(1 << bitwidth)"))),
+    Mutant("get_quantized_range", "returns (max, min)", QR, (("return quantized_min, quantized_max", "return quantized_max, quantized_min"),)),
+    Mutant("get_quantized_range", "floats instead of ints (2**b / 2 - 1)", QR, ((QMAX, "quantized_max = 2 ** bitwidth / 2 - 1"), (QMIN, "quantized_min = -2 ** bitwidth / 2"))),
+    # linear_quantize (Question 4)
+    Mutant("linear_quantize", "floor instead of round", LQ, ((ROUNDED, "rounded_tensor = torch.floor(scaled_tensor)"),)),
+    Mutant("linear_quantize", "no rounding: the int cast truncates", LQ, ((ROUNDED, "rounded_tensor = scaled_tensor"),)),
+    Mutant("linear_quantize", "multiplies by the scale instead of dividing", LQ, ((SCALED, "scaled_tensor = fp_tensor * scale"),)),
+    Mutant("linear_quantize", "zero point with the wrong sign (r/S - Z)", LQ, ((SHIFTED, "shifted_tensor = rounded_tensor - zero_point"),)),
+    Mutant("linear_quantize", "(scaffold) seed's template: cast to int8 before adding the zero point, values beyond 127 wrap", LQ,
+           (("rounded_tensor = rounded_tensor.to(torch.int64)", "rounded_tensor = rounded_tensor.to(dtype)"),)),
+    Mutant("linear_quantize", "(scaffold) no clamp: the cast wraps", LQ, (("shifted_tensor.clamp_(quantized_min, quantized_max).to(dtype)", "shifted_tensor.to(dtype)"),)),
+    Mutant("linear_quantize", "clamps to the 8-bit range whatever the bit width", LQ,
+           (("quantized_min, quantized_max = get_quantized_range(bitwidth)", "quantized_min, quantized_max = get_quantized_range(8)"),)),
+    # Question 5.1 / 5.2 multiple choice
+    Mutant("scale_choice, zero_point_choice", "5.1: A, S = r_max / q_max", CHOICES, (('scale_choice = "C"', 'scale_choice = "A"'),)),
+    Mutant("scale_choice, zero_point_choice", "5.1: B, S = (r_max + r_min) / (q_max + q_min)", CHOICES, (('scale_choice = "C"', 'scale_choice = "B"'),)),
+    Mutant("scale_choice, zero_point_choice", "5.1: D", CHOICES, (('scale_choice = "C"', 'scale_choice = "D"'),)),
+    Mutant("scale_choice, zero_point_choice", "5.2: A, Z = round(r_min - q_min)", CHOICES, (('zero_point_choice = "D"', 'zero_point_choice = "A"'),)),
+    Mutant("scale_choice, zero_point_choice", "5.2: C, Z not rounded", CHOICES, (('zero_point_choice = "D"', 'zero_point_choice = "C"'),)),
+    Mutant("scale_choice, zero_point_choice", "5.2: B", CHOICES, (('zero_point_choice = "D"', 'zero_point_choice = "B"'),)),
+    # get_quantization_scale_and_zero_point (Question 5.3)
+    Mutant("get_quantization_scale_and_zero_point", "S = r_max / q_max (choice A)", SZP, ((SCALE, "scale = fp_max / quantized_max"),)),
+    Mutant("get_quantization_scale_and_zero_point", "range 2**b instead of 2**b - 1 steps", SZP, ((SCALE, "scale = (fp_max - fp_min) / (1 << bitwidth)"),)),
+    Mutant("get_quantization_scale_and_zero_point", "symmetric scale max|r| / q_max", SZP, ((SCALE, "scale = max(abs(fp_max), abs(fp_min)) / quantized_max"),)),
+    Mutant("get_quantization_scale_and_zero_point", "zero point with the wrong sign: q_min + r_min / S", SZP, ((ZERO_POINT, "zero_point = quantized_min + fp_min / scale"),)),
+    Mutant("get_quantization_scale_and_zero_point", "zero point forgets the scale: q_min - r_min (choice B)", SZP, ((ZERO_POINT, "zero_point = quantized_min - fp_min"),)),
+    Mutant("get_quantization_scale_and_zero_point", "zero point truncated by int() instead of rounded", SZP, (("zero_point = round(zero_point)", "zero_point = int(zero_point)"),)),
+    Mutant("get_quantization_scale_and_zero_point", "returns early: zero point rounded but not clamped", SZP,
+           ((ZERO_POINT, ZERO_POINT + "\n    return scale, int(round(zero_point))"),)),
+    # get_quantization_scale_for_weight (Question 6)
+    Mutant("get_quantization_scale_for_weight", "max instead of max-abs", WS, ((FP_MAX_W, "fp_max = max(weight.max().item(), 5e-7)"),)),
+    Mutant("get_quantization_scale_for_weight", "range off by one: max|w| / 2**(b-1)", WS, ((W_SCALE, "scale = fp_max / (quantized_max + 1)"),)),
+    Mutant("get_quantization_scale_for_weight", "no floor: an all-zero weight gets scale 0", WS, ((FP_MAX_W, "fp_max = weight.abs().max().item()"),)),
+    Mutant("get_quantization_scale_for_weight", "affine formula on [-max|w|, max|w|]: 2 max|w| / (q_max - q_min)", WS,
+           ((W_SCALE, "quantized_min, _ = get_quantized_range(bitwidth)\n    scale = 2 * fp_max / (quantized_max - quantized_min)"),)),
+    Mutant("get_quantization_scale_for_weight", "3-sigma range instead of max-abs", WS, ((FP_MAX_W, "fp_max = max(3 * weight.std().item(), 5e-7)"),)),
+    Mutant("get_quantization_scale_for_weight", "unsigned maximum 2**b - 1", WS, ((W_SCALE, "scale = fp_max / ((1 << bitwidth) - 1)"),)),
+    # linear_quantize_bias_per_output_channel (Question 7)
+    Mutant("linear_quantize_bias_per_output_channel", "forgets the input scale", QB, ((BIAS_SCALE, "bias_scale = weight_scale"),)),
+    Mutant("linear_quantize_bias_per_output_channel", "forgets the weight scale", QB, ((BIAS_SCALE, "bias_scale = input_scale"),)),
+    Mutant("linear_quantize_bias_per_output_channel", "weight scale divided by the input scale", QB, ((BIAS_SCALE, "bias_scale = weight_scale / input_scale"),)),
+    Mutant("linear_quantize_bias_per_output_channel", "per-tensor: the largest weight scale for every channel", QB, ((BIAS_SCALE, "bias_scale = weight_scale.max() * input_scale"),)),
+    Mutant("linear_quantize_bias_per_output_channel", "(scaffold) bias quantized to 8 bits, int8", QB,
+           (("linear_quantize(bias, 32, bias_scale,\n                                     zero_point=0, dtype=torch.int32)", "linear_quantize(bias, 8, bias_scale,\n                                     zero_point=0, dtype=torch.int8)"),)),
+    Mutant("linear_quantize_bias_per_output_channel", "(scaffold) clamped to 8 bits but stored as int32", QB,
+           (("linear_quantize(bias, 32, bias_scale,", "linear_quantize(bias, 8, bias_scale,"),)),
+    # shift_quantized_linear_bias (Question 8)
+    Mutant("shift_quantized_linear_bias", "forgets the input zero point", SLB, ((SHIFT_L, "shifted_quantized_bias = quantized_bias - quantized_weight.sum(1).to(torch.int32)"),)),
+    Mutant("shift_quantized_linear_bias", "adds instead of subtracting", SLB, ((SHIFT_L, "shifted_quantized_bias = quantized_bias + quantized_weight.sum(1).to(torch.int32) * input_zero_point"),)),
+    Mutant("shift_quantized_linear_bias", "sums the columns (dim 0) instead of the rows", SLB, ((SHIFT_L, "shifted_quantized_bias = quantized_bias - quantized_weight.sum(0).to(torch.int32) * input_zero_point"),)),
+    Mutant("shift_quantized_linear_bias", "result is int64, not int32", SLB, ((SHIFT_L, "shifted_quantized_bias = quantized_bias - quantized_weight.sum(1) * input_zero_point"),)),
+    Mutant("shift_quantized_linear_bias", "multiplies in int8 before summing: products wrap", SLB,
+           ((SHIFT_L, "shifted_quantized_bias = quantized_bias - (quantized_weight * input_zero_point).sum(1).to(torch.int32)"),)),
+    Mutant("shift_quantized_linear_bias", "per-tensor: the sum of the whole weight", SLB, ((SHIFT_L, "shifted_quantized_bias = quantized_bias - quantized_weight.sum().to(torch.int32) * input_zero_point"),)),
+    # quantized_linear (Question 8)
+    Mutant("quantized_linear", "forgets the output zero point", QL, ((ADD_ZP, "output = output"),)),
+    Mutant("quantized_linear", "output zero point with the wrong sign", QL, ((ADD_ZP, "output = output - output_zero_point"),)),
+    Mutant("quantized_linear", "multiplies by the output scale instead of dividing", QL, ((RESCALE_L, "output = output.float() * (input_scale * weight_scale * output_scale).view(1, -1)"),)),
+    Mutant("quantized_linear", "per-tensor: the first channel's weight scale for every channel", QL, ((RESCALE_L, "output = output.float() * (input_scale * weight_scale[0] / output_scale)"),)),
+    Mutant("quantized_linear", "forgets the weight scale", QL, ((RESCALE_L, "output = output.float() * (input_scale / output_scale)"),)),
+    Mutant("quantized_linear", "truncates the rescaled output before the zero point", QL, ((RESCALE_L, RESCALE_L + ".to(torch.int32)"),)),
+    Mutant("quantized_linear", "adds the zero point before rescaling", QL,
+           ((RESCALE_L + "\n    " + ADD_ZP, "output = (output + output_zero_point).float() * (input_scale * weight_scale / output_scale).view(1, -1)"),)),
+    Mutant("quantized_linear", "(scaffold) no clamp: the int8 cast wraps", QL, (("output = output.round().clamp(*get_quantized_range(feature_bitwidth)).to(torch.int8)", "output = output.round().to(torch.int8)"),)),
+    # shift_quantized_conv2d_bias (Question 9)
+    Mutant("shift_quantized_conv2d_bias", "forgets the input zero point", SCB, ((SHIFT_C, "shifted_quantized_bias = quantized_bias - quantized_weight.sum((1, 2, 3)).to(torch.int32)"),)),
+    Mutant("shift_quantized_conv2d_bias", "adds instead of subtracting", SCB, ((SHIFT_C, "shifted_quantized_bias = quantized_bias + quantized_weight.sum((1, 2, 3)).to(torch.int32) * input_zero_point"),)),
+    Mutant("shift_quantized_conv2d_bias", "sums over the kernel only, then takes the first input channel", SCB,
+           ((SHIFT_C, "shifted_quantized_bias = quantized_bias - quantized_weight.sum((2, 3))[:, 0].to(torch.int32) * input_zero_point"),)),
+    Mutant("shift_quantized_conv2d_bias", "result is int64, not int32", SCB, ((SHIFT_C, "shifted_quantized_bias = quantized_bias - quantized_weight.sum((1, 2, 3)) * input_zero_point"),)),
+    Mutant("shift_quantized_conv2d_bias", "multiplies in int8 before summing: products wrap", SCB,
+           ((SHIFT_C, "shifted_quantized_bias = quantized_bias - (quantized_weight * input_zero_point).sum((1, 2, 3)).to(torch.int32)"),)),
+    Mutant("shift_quantized_conv2d_bias", "only the centre tap of each filter (a 1x1 view of the kernel)", SCB,
+           ((SHIFT_C, "k = quantized_weight.shape[-1] // 2\n    shifted_quantized_bias = quantized_bias - quantized_weight[:, :, k, k].sum(1).to(torch.int32) * input_zero_point"),)),
+    # quantized_conv2d (Question 9)
+    Mutant("quantized_conv2d", "forgets the output zero point", QC, ((ADD_ZP, "output = output"),)),
+    Mutant("quantized_conv2d", "output zero point with the wrong sign", QC, ((ADD_ZP, "output = output - output_zero_point"),)),
+    Mutant("quantized_conv2d", "multiplies by the output scale instead of dividing", QC, ((RESCALE_C, "output = output.float() * (input_scale * weight_scale * output_scale).view(1, -1, 1, 1)"),)),
+    Mutant("quantized_conv2d", "per-tensor: the mean weight scale for every channel", QC, ((RESCALE_C, "output = output.float() * (input_scale * weight_scale.mean() / output_scale)"),)),
+    Mutant("quantized_conv2d", "forgets the input scale", QC, ((RESCALE_C, "output = output.float() * (weight_scale / output_scale).view(1, -1, 1, 1)"),)),
+    Mutant("quantized_conv2d", "adds the zero point before rescaling", QC,
+           ((RESCALE_C + "\n    " + ADD_ZP, "output = (output + output_zero_point).float() * (input_scale * weight_scale / output_scale).view(1, -1, 1, 1)"),)),
+    Mutant("quantized_conv2d", "(scaffold) pads with 0 instead of the input zero point", QC,
+           (("input = torch.nn.functional.pad(input, padding, 'constant', input_zero_point)", "input = torch.nn.functional.pad(input, padding, 'constant', 0)"),)),
+    # fuse_conv_bn (Question 10)
+    Mutant("fuse_conv_bn", "forgets eps", FUSE, ((FACTOR, "factor = bn.weight.data / torch.sqrt(bn.running_var.data)"),)),
+    Mutant("fuse_conv_bn", "forgets the BatchNorm bias (beta)", FUSE, ((FUSED_BIAS, "conv.bias = nn.Parameter(- bn.running_mean.data * factor)"),)),
+    Mutant("fuse_conv_bn", "forgets the running mean", FUSE, ((FUSED_BIAS, "conv.bias = nn.Parameter(bn.bias.data.clone())"),)),
+    Mutant("fuse_conv_bn", "divides by the variance, not the standard deviation", FUSE, ((FACTOR, "factor = bn.weight.data / (bn.running_var.data + bn.eps)"),)),
+    Mutant("fuse_conv_bn", "running mean not multiplied by the factor", FUSE, ((FUSED_BIAS, "conv.bias = nn.Parameter(bn.bias.data - bn.running_mean.data)"),)),
+    Mutant("fuse_conv_bn", "adds the scaled mean instead of subtracting", FUSE, ((FUSED_BIAS, "conv.bias = nn.Parameter(bn.running_mean.data * factor + bn.bias.data)"),)),
+    Mutant("fuse_conv_bn", "forgets gamma", FUSE, ((FACTOR, "factor = 1 / torch.sqrt(bn.running_var.data + bn.eps)"),)),
+    # extra_preprocess (Question 11)
+    Mutant("extra_preprocess", "the lab's 255 x - 128 (for images in [0, 1])", PRE, ((PREPROCESS, "quantized_x = (x * 255 - 128).round().clamp(-128, 127).to(torch.int8)"),)),
+    Mutant("extra_preprocess", "maps [-1, 1] onto [-128, 127] affinely: (x + 1) / 2 * 255 - 128", PRE,
+           ((PREPROCESS, "quantized_x = ((x + 1) / 2 * 255 - 128).round().clamp(-128, 127).to(torch.int8)"),)),
+    Mutant("extra_preprocess", "127 x instead of 128 x", PRE, ((PREPROCESS, "quantized_x = (x * 127).round().clamp(-128, 127).to(torch.int8)"),)),
+    Mutant("extra_preprocess", "no clamp: 1 becomes 128, which wraps to -128", PRE, ((PREPROCESS, "quantized_x = (x * 128).round().to(torch.int8)"),)),
+    Mutant("extra_preprocess", "no rounding: the int8 cast truncates", PRE, ((PREPROCESS, "quantized_x = (x * 128).clamp(-128, 127).to(torch.int8)"),)),
+    Mutant("extra_preprocess", "divides by 128 (scale direction)", PRE, ((PREPROCESS, "quantized_x = (x / 128).round().clamp(-128, 127).to(torch.int8)"),)),
+]
