@@ -1,0 +1,162 @@
+"""Wrong implementations of the pruning graded functions: each must lose points.
+
+Left out, with the reason:
+
+* ``floor(x + 0.5)`` or ``channels - round(channels * prune_ratio)`` in ``get_num_channels_to_keep``:
+  they differ from Python's ``round`` only on an exact .5 (round half to even), and the tests keep off
+  rounding ties on purpose (the fixture asserts it), so that half-up rounding is accepted.
+  ``int(channels * (1 - r) + 0.5)`` is the same alternative.
+* ``param.data = param.data * mask`` or ``param.data.mul_(mask)`` in ``FineGrainedPruner.apply``, the
+  ``.data`` forms of ``channel_prune``'s slicing, and iterating ``model.named_modules()`` instead of
+  ``named_parameters()``: the same tensors end up with the same values (equivalent).
+* ``torch.argsort`` without ``stable=True`` in ``apply_channel_sorting``: it differs only on channels
+  of exactly equal importance, whose order the question does not pin (no test input has such ties).
+* A norm computed channel by channel in a loop (``weight[:, c].norm()``), or
+  ``torch.linalg.vector_norm(weight, dim=(0, 2, 3))``, in ``get_input_channel_importance``: equivalent.
+* Pruning with ``torch.sort(importance.flatten()).values[num_zeros - 1]`` as the threshold in
+  ``fine_grained_prune``: the same value as ``kthvalue(num_zeros)`` (equivalent).
+"""
+
+from compresslab.mutation import Mutant
+
+FGP = "def fine_grained_prune(tensor: torch.Tensor, sparsity: float) -> torch.Tensor:"
+PRUNER = "class FineGrainedPruner:"
+SD = 'sparsity_dict = {}  # parameter name -> sparsity in [0, 1], e.g. {"backbone.conv0.weight": 0.4, ...}'
+NKEEP = "def get_num_channels_to_keep(channels: int, prune_ratio: float) -> int:"
+CP = "# Question 6 (a decorated function: the comment keeps this cell's first line unique)"
+IMP = "def get_input_channel_importance(weight: torch.Tensor) -> torch.Tensor:"
+SORT = "# Question 7 (a decorated function: the comment keeps this cell's first line unique)"
+
+# channel_prune's six slicing lines, to rewrite them all at once
+CP_FIRST = (
+    ("prev_conv.weight.detach()[:n_keep]", "prev_conv.weight.detach()[-n_keep:]"),
+    ("prev_bn.weight.detach()[:n_keep]", "prev_bn.weight.detach()[-n_keep:]"),
+    ("prev_bn.bias.detach()[:n_keep]", "prev_bn.bias.detach()[-n_keep:]"),
+    ("prev_bn.running_mean[:n_keep]", "prev_bn.running_mean[-n_keep:]"),
+    ("prev_bn.running_var[:n_keep]", "prev_bn.running_var[-n_keep:]"),
+    ("next_conv.weight.detach()[:, :n_keep]", "next_conv.weight.detach()[:, -n_keep:]"),
+)
+
+MUTANTS = [
+    # fine_grained_prune
+    Mutant("fine_grained_prune", ">= instead of > (keeps the weight at the threshold and its ties)", FGP,
+           (("mask = importance > threshold", "mask = importance >= threshold"),)),
+    Mutant("fine_grained_prune", "int() truncation instead of round for the number of zeros", FGP,
+           (("num_zeros = round(num_elements * sparsity)", "num_zeros = int(num_elements * sparsity)"),)),
+    Mutant("fine_grained_prune", "np.ceil instead of round for the number of zeros", FGP,
+           (("num_zeros = round(num_elements * sparsity)", "num_zeros = int(np.ceil(num_elements * sparsity))"),)),
+    Mutant("fine_grained_prune", "k-th smallest off by one: kthvalue(num_zeros + 1) (fails at sparsity 1)", FGP,
+           (("kthvalue(num_zeros).values", "kthvalue(num_zeros + 1).values"),)),
+    Mutant("fine_grained_prune", "0-based index into the sorted importances: sort()[num_zeros] (crashes at sparsity 1)", FGP,
+           (("threshold = importance.flatten().kthvalue(num_zeros).values", "threshold = importance.flatten().sort().values[num_zeros]"),)),
+    Mutant("fine_grained_prune", "signed weights as importance instead of |w|", FGP,
+           (("importance = tensor.abs()", "importance = tensor.clone()"),)),
+    Mutant("fine_grained_prune", "no num_zeros == 0 case: kthvalue(0) fails at sparsity 0", FGP,
+           (("    if num_zeros == 0:\n        mask = torch.ones_like(tensor, dtype=torch.bool)\n    else:\n        threshold", "    if False:\n        pass\n    else:\n        threshold"),)),
+    Mutant("fine_grained_prune", "the lab's float all-ones mask when num_zeros is 0", FGP,
+           (("mask = torch.ones_like(tensor, dtype=torch.bool)", "mask = torch.ones_like(tensor)"),)),
+    Mutant("fine_grained_prune", "float mask (importance > threshold).float()", FGP,
+           (("mask = importance > threshold", "mask = (importance > threshold).float()"),)),
+    Mutant("fine_grained_prune", "topk of the largest: ties at the threshold kept instead of pruned", FGP,
+           (("threshold = importance.flatten().kthvalue(num_zeros).values\n        mask = importance > threshold",
+             "mask = torch.zeros(num_elements, dtype=torch.bool)\n        mask[importance.flatten().topk(num_elements - num_zeros).indices] = True\n        mask = mask.reshape(tensor.shape)"),)),
+    Mutant("fine_grained_prune", "threshold from torch.quantile(|w|, sparsity) (interpolates)", FGP,
+           (("threshold = importance.flatten().kthvalue(num_zeros).values", "threshold = importance.flatten().quantile(sparsity)"),)),
+    # FineGrainedPruner.prune
+    Mutant("FineGrainedPruner.prune", "prunes 1-D parameters (BN weights) too", PRUNER,
+           (("if param.dim() > 1 and name in sparsity_dict:", "if name in sparsity_dict:"),)),
+    Mutant("FineGrainedPruner.prune", "only conv weights (dim > 2): the classifier is left dense", PRUNER,
+           (("if param.dim() > 1 and name in sparsity_dict:", "if param.dim() > 2 and name in sparsity_dict:"),)),
+    Mutant("FineGrainedPruner.prune", "prunes a copy of each weight: the model keeps its weights", PRUNER,
+           (("masks[name] = fine_grained_prune(param, sparsity_dict[name])", "masks[name] = fine_grained_prune(param.detach().clone(), sparsity_dict[name])"),)),
+    Mutant("FineGrainedPruner.prune", "density instead of sparsity: prunes 1 - s", PRUNER,
+           (("masks[name] = fine_grained_prune(param, sparsity_dict[name])", "masks[name] = fine_grained_prune(param, 1 - sparsity_dict[name])"),)),
+    Mutant("FineGrainedPruner.prune", "a mask for every weight, sparsity 0 for those not in the dict", PRUNER,
+           (("            if param.dim() > 1 and name in sparsity_dict:\n                masks[name] = fine_grained_prune(param, sparsity_dict[name])",
+             "            if param.dim() > 1:\n                masks[name] = fine_grained_prune(param, sparsity_dict.get(name, 0.0))"),)),
+    Mutant("FineGrainedPruner.prune", "masks stored as float", PRUNER,
+           (("masks[name] = fine_grained_prune(param, sparsity_dict[name])", "masks[name] = fine_grained_prune(param, sparsity_dict[name]).float()"),)),
+    # FineGrainedPruner.apply
+    Mutant("FineGrainedPruner.apply", "rebinds the loop variable instead of multiplying in place", PRUNER,
+           (("param.mul_(self.masks[name])", "param = param * self.masks[name]"),)),
+    Mutant("FineGrainedPruner.apply", "masks the gradients instead of the weights", PRUNER,
+           (("param.mul_(self.masks[name])", "param.grad.mul_(self.masks[name])"),)),
+    Mutant("FineGrainedPruner.apply", "re-prunes by magnitude to the same sparsity instead of re-applying the stored mask", PRUNER,
+           (("param.mul_(self.masks[name])", "fine_grained_prune(param, 1.0 - self.masks[name].float().mean().item())"),)),
+    Mutant("FineGrainedPruner.apply", "pairs parameters and masks by position (zip) instead of by name", PRUNER,
+           (("        for name, param in model.named_parameters():\n            if name in self.masks:\n                param.mul_(self.masks[name])",
+             "        for param, mask in zip(model.parameters(), self.masks.values()):\n            param.mul_(mask)"),)),
+    Mutant("FineGrainedPruner.apply", "zeros the kept weights: multiplies by the inverted mask", PRUNER,
+           (("param.mul_(self.masks[name])", "param.mul_(~self.masks[name])"),)),
+    # sparsity_dict (Question 5)
+    Mutant("sparsity_dict", "layer names without the backbone. prefix", SD,
+           (('"backbone.conv', '"conv'),)),
+    Mutant("sparsity_dict", "percentages instead of fractions (85 for conv7)", SD,
+           (('"backbone.conv7.weight": 0.85', '"backbone.conv7.weight": 85'),)),
+    Mutant("sparsity_dict", "densities instead of sparsities (0.15 for conv7)", SD,
+           (('"backbone.conv7.weight": 0.85', '"backbone.conv7.weight": 0.15'),)),
+    Mutant("sparsity_dict", "one uniform sparsity 0.6: too large a model", SD,
+           (("sparsity_dict = {\n", "sparsity_dict = {name: 0.6 for name in sparsity_dict}\nsparsity_dict_unused = {\n"),)),
+    Mutant("sparsity_dict", "the sensitive layers pruned hardest (conv0, conv2, conv4 at 0.9)", SD,
+           (('"backbone.conv0.weight": 0.4', '"backbone.conv0.weight": 0.9'), ('"backbone.conv2.weight": 0.5', '"backbone.conv2.weight": 0.9'),
+            ('"backbone.conv4.weight": 0.5', '"backbone.conv4.weight": 0.9'))),
+    Mutant("sparsity_dict", "only the largest layer pruned (conv7 at 0.95)", SD,
+           (("sparsity_dict = {\n", 'sparsity_dict = {"backbone.conv7.weight": 0.95}\nsparsity_dict_unused = {\n'),)),
+    # get_num_channels_to_keep
+    Mutant("get_num_channels_to_keep", "int() truncation instead of round", NKEEP,
+           (("int(round(channels * (1.0 - prune_ratio)))", "int(channels * (1.0 - prune_ratio))"),)),
+    Mutant("get_num_channels_to_keep", "np.ceil instead of round", NKEEP,
+           (("int(round(channels * (1.0 - prune_ratio)))", "int(np.ceil(channels * (1.0 - prune_ratio)))"),)),
+    Mutant("get_num_channels_to_keep", "the channels to remove instead of to keep", NKEEP,
+           (("int(round(channels * (1.0 - prune_ratio)))", "int(round(channels * prune_ratio))"),)),
+    Mutant("get_num_channels_to_keep", "np.round: a numpy float, not an int", NKEEP,
+           (("int(round(channels * (1.0 - prune_ratio)))", "np.round(channels * (1.0 - prune_ratio))"),)),
+    Mutant("get_num_channels_to_keep", "precedence slip: round(channels * 1 - prune_ratio)", NKEEP,
+           (("int(round(channels * (1.0 - prune_ratio)))", "int(round(channels * 1.0 - prune_ratio))"),)),
+    Mutant("get_num_channels_to_keep", "at least one channel too many: round(...) + 1 to be safe", NKEEP,
+           (("int(round(channels * (1.0 - prune_ratio)))", "int(round(channels * (1.0 - prune_ratio))) + 1"),)),
+    # channel_prune
+    Mutant("channel_prune", "keeps the last n_keep channels instead of the first", CP, CP_FIRST),
+    Mutant("channel_prune", "forgets the BN running statistics", CP,
+           (("        prev_bn.running_mean = prev_bn.running_mean[:n_keep].clone()\n        prev_bn.running_var = prev_bn.running_var[:n_keep].clone()\n", ""),)),
+    Mutant("channel_prune", "forgets the next conv's input channels", CP,
+           (("        next_conv.weight = nn.Parameter(next_conv.weight.detach()[:, :n_keep].clone())\n", ""),)),
+    Mutant("channel_prune", "slices the next conv's output channels (dim 0) instead of its inputs", CP,
+           (("next_conv.weight.detach()[:, :n_keep]", "next_conv.weight.detach()[:n_keep]"),)),
+    Mutant("channel_prune", "copy-paste slip: running_var takes running_mean's entries", CP,
+           (("prev_bn.running_var = prev_bn.running_var[:n_keep].clone()", "prev_bn.running_var = prev_bn.running_mean[:n_keep].clone()"),)),
+    Mutant("channel_prune", "prunes the model passed in (no deep copy)", CP,
+           (("    model = copy.deepcopy(model)  # prune a copy: the model passed in stays dense\n", ""),)),
+    Mutant("channel_prune", "does not update out_channels / num_features / in_channels", CP,
+           (("        prev_conv.out_channels = prev_bn.num_features = next_conv.in_channels = n_keep\n", ""),)),
+    Mutant("channel_prune", "uses the first ratio for every layer", CP,
+           (("n_keep = get_num_channels_to_keep(original_channels, p_ratio)", "n_keep = get_num_channels_to_keep(original_channels, prune_ratio[0])"),)),
+    # get_input_channel_importance
+    Mutant("get_input_channel_importance", "L1 instead of L2 norm", IMP,
+           (("flatten(1).norm(dim=1)", "flatten(1).norm(p=1, dim=1)"),)),
+    Mutant("get_input_channel_importance", "squared L2 norm (no square root)", IMP,
+           (("flatten(1).norm(dim=1)", "flatten(1).pow(2).sum(dim=1)"),)),
+    Mutant("get_input_channel_importance", "output-channel norms (no transpose)", IMP,
+           (("weight.detach().transpose(0, 1).flatten(1).norm(dim=1)", "weight.detach().flatten(1).norm(dim=1)"),)),
+    Mutant("get_input_channel_importance", "mean |w| per input channel", IMP,
+           (("weight.detach().transpose(0, 1).flatten(1).norm(dim=1)", "weight.detach().abs().mean(dim=(0, 2, 3))"),)),
+    Mutant("get_input_channel_importance", "norm over the output channels only: one value per (c_in, k, k)", IMP,
+           (("weight.detach().transpose(0, 1).flatten(1).norm(dim=1)", "weight.detach().norm(dim=0).flatten()"),)),
+    Mutant("get_input_channel_importance", "keepdim=True: shape (1, c_in, 1, 1)", IMP,
+           (("weight.detach().transpose(0, 1).flatten(1).norm(dim=1)", "weight.detach().norm(dim=(0, 2, 3), keepdim=True)"),)),
+    # apply_channel_sorting
+    Mutant("apply_channel_sorting", "ascending order: the least important channels first", SORT,
+           (("torch.argsort(importance, descending=True, stable=True)", "torch.argsort(importance, stable=True)"),)),
+    Mutant("apply_channel_sorting", "forgets the BN running statistics", SORT,
+           (('["weight", "bias", "running_mean", "running_var"]', '["weight", "bias"]'),)),
+    Mutant("apply_channel_sorting", "forgets the next conv's input channels", SORT,
+           (("        next_conv.weight.copy_(torch.index_select(next_conv.weight.detach(), 1, sort_idx))\n", ""),)),
+    Mutant("apply_channel_sorting", "sorts the next conv's output channels (dim 0) instead of its inputs", SORT,
+           (("torch.index_select(next_conv.weight.detach(), 1, sort_idx)", "torch.index_select(next_conv.weight.detach(), 0, sort_idx)"),)),
+    Mutant("apply_channel_sorting", "ranks by the norms of conv i's own output filters", SORT,
+           (("sort_idx = torch.argsort(importance, descending=True, stable=True)", "sort_idx = torch.argsort(prev_conv.weight.detach().flatten(1).norm(dim=1), descending=True, stable=True)"),)),
+    Mutant("apply_channel_sorting", "sorts the model passed in (no deep copy)", SORT,
+           (("    model = copy.deepcopy(model)  # sort a copy: the model passed in is unchanged\n", ""),)),
+    Mutant("apply_channel_sorting", "loop stops one pair early: the last conv's inputs are not sorted", SORT,
+           (("for i_conv in range(len(all_convs) - 1):", "for i_conv in range(len(all_convs) - 2):"),)),
+]
