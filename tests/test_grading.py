@@ -48,7 +48,7 @@ def graded(tmp_path_factory):
         rows = list(csv.DictReader(f))
     with open(out / "gradebook.csv", newline="") as f:
         book = {line["student"]: line for line in csv.DictReader(f)}
-    return rows, book, done.stdout, before, _digest(submissions)
+    return rows, book, done.stdout, before, _digest(submissions), out
 
 
 def _rows(graded, student, notebook=None):
@@ -118,3 +118,26 @@ def test_failure_messages_are_one_readable_line():
     assert failure_reason(message) == "AssertionError: quantized weights: 3 of 4 differ"
     assert "not implemented" in failure_reason("Error\nNotImplementedError: ")
     assert summarize_failures([("q2 - 1", "x"), ("q2 - 3", "x"), ("q2 - 2", "y")]) == ["q2 - 1, q2 - 3: x", "q2 - 2: y"]
+
+
+def test_report_html_shows_histograms_timings_and_every_lost_point(graded):
+    page = (graded[5] / "report.html").read_text()
+    assert page.count("<img") == 1 and "data:image/png;base64," in page
+    assert "Slowest notebooks to grade" in page
+    lost = [r for r in graded[0] if float(r["score"]) < float(r["possible"])]
+    assert lost and all(f"{r['notebook']}/{r['question']}" in page for r in lost)
+    assert "unsafe paths" in page and "not a valid Jupyter notebook" in page
+
+
+def test_feedback_per_student_gives_reasons_but_no_hidden_test_source(graded):
+    out = graded[5]
+    partial = (out / "feedback" / "partial" / f"{FIRST}.md").read_text()
+    score = sum(float(r["score"]) for r in _rows(graded, "partial", FIRST))
+    assert partial.startswith(f"# {FIRST}: {score:g} / ") and "not implemented" in partial
+    assert "missing" in (out / "feedback" / "nothing" / f"{FIRST}.md").read_text()
+    with zipfile.ZipFile(ROOT / "autograder" / f"{FIRST}-autograder.zip") as archive:
+        hidden = [line.strip() for name in archive.namelist() if name.startswith("tests/")
+                  for line in archive.read(name).decode().splitlines() if len(line.strip()) > 30]
+    for page in (out / "feedback").rglob("*.md"):
+        text = page.read_text()
+        assert not [line for line in hidden if line in text], f"{page} quotes hidden test source"

@@ -1,4 +1,7 @@
-"""``make grade``: grade a folder of submissions and write ``scores.csv`` and ``gradebook.csv``.
+"""``make grade``: grade a folder of submissions; write ``scores.csv``, ``gradebook.csv``, ``report.html``, ``feedback/``.
+
+Every finished notebook is recorded at once in ``OUT/journal.jsonl``; re-running the same command
+after a crash or a kill resumes from it.
 
 Usage: ``python -m compresslab.grading.cli SUBMISSIONS [--out OUT] [--notebooks int8_cnn ...] [--jobs N] [--timeout S]``
 """
@@ -16,6 +19,9 @@ from ..paths import PACKAGE_DIR
 from . import grading_mode
 from .autograders import questions
 from .engine import Limits
+from .feedback import write_feedback
+from .html_report import write_report
+from .journal import Journal
 from .reports import format_table, write_gradebook, write_scores
 from .runner import grade_all
 from .submissions import collect
@@ -49,15 +55,21 @@ def main(argv: list[str] | None = None) -> int:
         submissions = collect(args.submissions, list(autograders), Path(scratch))
         skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(RELEASE_DIR / f"{name}.ipynb", as_version=4)) for name in autograders}
         limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30))
-        rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, limits, skip)
-    args.out.mkdir(parents=True, exist_ok=True)
+        journal = Journal(args.out)
+        try:
+            rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal)
+        finally:
+            journal.close()
     write_scores(rows, args.out / "scores.csv")
     header, lines = write_gradebook(rows, args.out / "gradebook.csv")
+    write_report(rows, outcomes, args.out / "report.html")
+    write_feedback(rows, args.out / "feedback")
     print(format_table(header, lines))
     elapsed = time.monotonic() - start
     ran = [o for o in outcomes.values() if o.seconds]
     per_notebook = sum(o.seconds for o in ran) / len(ran) if ran else 0.0
-    print(f"\n{len(submissions)} submissions, {len(rows)} rows in {args.out / 'scores.csv'}, gradebook in {args.out / 'gradebook.csv'}")
+    print(f"\n{len(submissions)} submissions, {len(rows)} rows in {args.out / 'scores.csv'}, gradebook in {args.out / 'gradebook.csv'}, "
+          f"report in {args.out / 'report.html'}, per-student feedback in {args.out / 'feedback'}")
     mode = "full run (--full)" if skip is None else f"grading mode: {sum(o.skipped for o in ran)} time-only cells skipped in {len(ran)} notebooks"
     print(f"{elapsed:.1f} s in all; {per_notebook:.1f} s per graded notebook on average, {args.jobs} at a time; {mode}")
     return 0

@@ -1,8 +1,8 @@
 """Grade every (student, notebook) pair in parallel, each in its own worker process with a time limit."""
 
 import queue
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nbformat
@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from .autograders import Question
 from .engine import Limits, Task, Zygote
+from .journal import Journal, grading_key
 from .submissions import Submission
 
 MESSAGE_LIMIT = 500  # characters of reason kept per row
@@ -81,12 +82,16 @@ def grade_all(
     limits: Limits,
     skip: dict[str, frozenset[str]] | None = None,
     progress: bool = True,
+    journal: Journal | None = None,
 ) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
     """Rows for every student and notebook, and the outcome of each (student, notebook).
 
     skip: per notebook, the release's time-only cell sources to skip (grading mode); ``None`` runs everything.
+    journal: where each finished outcome is recorded at once; outcomes it already holds for the same
+    submission, autograder, mode and limits are reused instead of graded again (a resumed batch).
     """
-    tasks, outcomes = [], {}
+    skip = skip or {}
+    tasks, outcomes, reused = [], {}, 0
     for submission in submissions:
         for notebook in autograders:
             if submission.problem:
@@ -94,22 +99,33 @@ def grade_all(
             elif notebook not in submission.notebooks:
                 outcomes[(submission.student, notebook)] = Outcome("missing", f"no {notebook}.ipynb in {submission.source.name}")
             else:
-                tasks.append((submission.student, notebook, submission.notebooks[notebook]))
+                path = submission.notebooks[notebook]
+                key = grading_key(submission.student, notebook, path, autograders[notebook], skip.get(notebook, frozenset()), limits)
+                if journal is not None and key in journal.recorded:
+                    outcomes[(submission.student, notebook)] = Outcome(**journal.recorded[key])
+                    reused += 1
+                else:
+                    tasks.append((submission.student, notebook, path, key))
+    if reused:
+        print(f"resuming: {reused} notebooks were already graded ({journal.path})")
     zygotes = queue.Queue()
-    for _ in range(max(1, min(jobs, len(tasks)))):
+    for _ in range(min(max(1, jobs), len(tasks))):
         zygotes.put(Zygote())
 
     def grade(path: Path, notebook: str) -> Outcome:
         zygote = zygotes.get()
         try:
-            return grade_notebook(path, autograders[notebook], limits, (skip or {}).get(notebook, frozenset()), zygote)
+            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote)
         finally:
             zygotes.put(zygote)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade, path, notebook): (student, notebook) for student, notebook, path in tasks}
-        for future in tqdm(futures, desc="grading", unit="notebook", total=len(futures), disable=not progress):
-            outcomes[futures[future]] = future.result()
+        futures = {pool.submit(grade, path, notebook): (student, notebook, key) for student, notebook, path, key in tasks}
+        for future in tqdm(as_completed(futures), desc="grading", unit="notebook", total=len(futures), disable=not progress):
+            student, notebook, key = futures[future]
+            outcomes[(student, notebook)] = future.result()
+            if journal is not None:
+                journal.record(key, asdict(outcomes[(student, notebook)]))
     while not zygotes.empty():
         zygotes.get().close()
     rows = []

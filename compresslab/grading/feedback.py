@@ -1,0 +1,36 @@
+"""``feedback/<student>/<notebook>.md``: what a student may see of their grade.
+
+Per question: the score, and for each lost point the test case and the reason the check gave
+(the assertion message, e.g. a shape, dtype or mismatching values), or why the notebook could not
+be graded (timeout, memory, crash, missing or invalid notebook). Never the test source: hidden
+tests are named by case number only.
+"""
+
+from collections import defaultdict
+from pathlib import Path
+
+from .runner import Row
+
+
+def write_feedback(rows: list[Row], folder: Path) -> int:
+    """One Markdown file per (student, notebook) under ``folder/<student>/``; returns how many were written."""
+    by_notebook = defaultdict(list)
+    for row in rows:
+        by_notebook[(row.student, row.notebook)].append(row)
+    for (student, notebook), mine in by_notebook.items():
+        target = folder / student / f"{notebook}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(feedback_text(notebook, mine))
+    return len(by_notebook)
+
+
+def feedback_text(notebook: str, rows: list[Row]) -> str:
+    score, possible = sum(r.score for r in rows), sum(r.possible for r in rows)
+    lines = [f"# {notebook}: {score:g} / {possible:g} points", ""]
+    if rows and rows[0].status != "graded":
+        lines += [f"Status: **{rows[0].status}**. {rows[0].message.split('; ')[0]}", ""]
+    lines += ["| question | score | what was wrong |", "| --- | --- | --- |"]
+    for row in rows:
+        reason = "" if row.score == row.possible else row.message.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {row.question} | {row.score:g} / {row.possible:g} | {reason} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,58 @@
+"""A durable record of finished gradings, so that a batch killed half-way resumes where it stopped.
+
+``OUT/journal.jsonl`` holds one JSON line per graded (student, notebook), appended and flushed
+to disk as soon as that notebook is graded. Each line carries a *key*: the student, the notebook,
+a digest of the submitted notebook's bytes, of the autograder zip, of the grading mode (the
+skipped cells) and of the limits. A re-run reuses a recorded outcome only when the whole key
+matches, so a resubmitted notebook, a new autograder or other limits are graded again. A line
+cut short by a kill (the last one) is ignored; a later line for the same key wins.
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from .engine import Limits
+
+FILE_NAME = "journal.jsonl"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def grading_key(student: str, notebook: str, submitted: Path, autograder: Path, skip: frozenset[str], limits: Limits) -> str:
+    """What an outcome depends on, as one string."""
+    mode = hashlib.sha256("\0".join(sorted(skip)).encode()).hexdigest()[:16]
+    return json.dumps([student, notebook, digest(submitted), digest(autograder), mode, asdict(limits)])
+
+
+class Journal:
+    """Append-only ``journal.jsonl`` in the output folder (created if missing)."""
+
+    def __init__(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / FILE_NAME
+        self.recorded: dict[str, dict] = {}  # key -> outcome fields
+        text = self.path.read_text() if self.path.exists() else ""
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+                self.recorded[entry["key"]] = dict(entry["outcome"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a line cut short when the batch was killed
+        self._file = open(self.path, "a")
+        if text and not text.endswith("\n"):
+            self._file.write("\n")  # end the cut line so the next record starts on its own line
+
+    def record(self, key: str, outcome: dict) -> None:
+        """Append one finished outcome (its fields) and force it to disk."""
+        self._file.write(json.dumps({"key": key, "outcome": outcome}) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.recorded[key] = outcome
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,73 @@
+"""A batch killed half-way (SIGKILL) and re-run resumes from OUT/journal.jsonl: nothing lost, nothing duplicated."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from compresslab.grading.engine import Limits
+from compresslab.grading.journal import Journal, grading_key
+
+from conftest import ROOT
+
+NOTEBOOK = "int8_cnn"
+
+
+def _grade_command(submissions, out):
+    return [sys.executable, "-m", "compresslab.grading.cli", str(submissions), "--out", str(out), "--notebooks", NOTEBOOK, "--jobs", "1"]
+
+
+def test_a_killed_batch_resumes_without_losing_or_duplicating_rows(tmp_path):
+    submissions, out = tmp_path / "submissions", tmp_path / "grades"
+    for example in ("reference", "blank", "partial", "reference"):
+        student = example if not (submissions / example).exists() else "reference_again"
+        (submissions / student).mkdir(parents=True)
+        shutil.copyfile(ROOT / "data" / "examples" / example / f"{NOTEBOOK}.ipynb", submissions / student / f"{NOTEBOOK}.ipynb")
+    batch = subprocess.Popen(_grade_command(submissions, out), cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / "journal.jsonl"
+    deadline = time.monotonic() + 600
+    while not (journal.exists() and journal.read_text().count("\n") >= 1) and batch.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(batch.pid, signal.SIGKILL)
+    batch.wait()
+    graded_before_kill = journal.read_text().count("\n")
+    assert 1 <= graded_before_kill < 4, "the batch should have been killed half-way"
+    with open(journal, "a") as f:
+        f.write('{"key": "cut short by the kill')  # the line a kill can leave behind
+
+    done = subprocess.run(_grade_command(submissions, out), cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resuming: {graded_before_kill} notebooks were already graded" in done.stdout
+    with open(out / "scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = [(r["student"], r["notebook"], r["question"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 4 * 4
+    total = {s: sum(float(r["score"]) for r in rows if r["student"] == s) for s in ("reference", "reference_again", "blank", "partial")}
+    possible = sum(float(r["possible"]) for r in rows if r["student"] == "reference")
+    assert total["reference"] == total["reference_again"] == possible and total["blank"] == 0 < total["partial"] < possible
+    entries = [json.loads(line) for line in journal.read_text().splitlines()[graded_before_kill + 1:]]
+    assert len(entries) == 4 - graded_before_kill, "only the notebooks not graded before the kill are graded again"
+
+
+def test_a_changed_submission_autograder_mode_or_limit_is_graded_again(tmp_path):
+    notebook = tmp_path / f"{NOTEBOOK}.ipynb"
+    shutil.copyfile(ROOT / "data" / "examples" / "blank" / f"{NOTEBOOK}.ipynb", notebook)
+    autograder = ROOT / "autograder" / f"{NOTEBOOK}-autograder.zip"
+    key = grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits())
+    journal = Journal(tmp_path / "out")
+    journal.record(key, {"status": "graded", "message": "", "questions": {}, "seconds": 1.0, "skipped": 0})
+    journal.close()
+    assert key in Journal(tmp_path / "out").recorded
+    others = [
+        grading_key("bob", NOTEBOOK, notebook, autograder, frozenset(), Limits()),
+        grading_key("ada", NOTEBOOK, notebook, autograder, frozenset({"# grading: skip"}), Limits()),
+        grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits(notebook_seconds=5)),
+        grading_key("ada", NOTEBOOK, notebook, ROOT / "autograder" / "pruning-autograder.zip", frozenset(), Limits()),
+    ]
+    notebook.write_text(notebook.read_text().replace("NotImplementedError", "NotImplementedError ", 1))
+    others.append(grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits()))
+    assert len(set(others)) == len(others) and key not in others
