@@ -421,6 +421,7 @@ MUTANTS = [  # (question, graded cell, description, (old, new) edits of the refe
     ("q5", "quantized_linear_function", "conv bias added as the last dimension", [("accumulator + bias.view(1, -1, 1, 1)", "accumulator + bias.view(1, 1, 1, -1)[..., :1]")]),
     ("q5", "quantized_linear_function", "conv scales by s_x only", [("accumulator + bias.view(1, -1, 1, 1)\n    output = accumulator * (input_scale * weight_scale)", "accumulator + bias.view(1, -1, 1, 1)\n    output = accumulator * input_scale")]),
     ("q5", "quantized_linear_function", "conv ignores dilation", [("integer_conv2d(input, weight, stride, padding, dilation, groups)", "integer_conv2d(input, weight, stride, padding, 1, groups)")]),
+    ("q5", "quantized_linear_function", "conv with float F.conv2d instead of integer_conv2d", [("integer_conv2d(input, weight, stride, padding, dilation, groups)", "F.conv2d(input.double(), weight.double(), None, stride, padding, dilation, groups)")]),
     ("q8", "greedy_bitwidth_path", "error without dividing by the bits saved", [("(size * (bits[name] - lower))", "size")]),
     ("q8", "greedy_bitwidth_path", "largest layer first, ignoring errors", [("score = (errors[name][lower] - errors[name][bits[name]]) / (size * (bits[name] - lower))", "score = -size")]),
     ("q8", "greedy_bitwidth_path", "last layer wins ties", [("if best is None or score < best[0]:", "if best is None or score <= best[0]:")]),

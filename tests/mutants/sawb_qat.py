@@ -1,0 +1,119 @@
+"""Wrong implementations of the sawb_qat graded functions: each must lose points.
+
+Convention (seed 003): x_int = clip(round(x / s) - z; L, U), x_hat = s * (x_int + z).
+
+Equivalent mutants are left out, with the reason:
+- ``linear_quantize``: subtracting the zero point before rounding, round(x / s - z): the zero point is a
+  whole number, so round(x / s - z) = round(x / s) - z for every x.
+- ``get_scale``: the MSE search with the summed squared error instead of the mean (same argmin), or
+  with ``<=`` instead of ``<`` when comparing candidates (largest k on ties): the squared error of two
+  different scales ties exactly only for degenerate inputs (for the all-equal-magnitude tensors both
+  searches return the same k), none of which a scale could be graded on.
+- ``quantized_conv2d_function``: ``bias.view(-1, 1, 1)`` or ``bias[:, None, None]`` instead of
+  ``bias.view(1, -1, 1, 1)`` (the same broadcast).
+- ``greedy_bitwidth_path``: the score's numerator and denominator both negated, or sizes in bytes
+  instead of weights (a common positive factor does not change the order of the scores).
+"""
+
+from compresslab.mutation import Mutant
+
+LQ = "def linear_quantize(input: torch.Tensor, scale, zero_point, N_bits: int, signed: bool = True) -> torch.Tensor:"
+LDQ = "def linear_dequantize(input: torch.Tensor, scale, zero_point) -> torch.Tensor:"
+GS = 'MSE_CANDIDATES = 100  # the "mse" search tries s_sym * k / MSE_CANDIDATES for k = 1 ... MSE_CANDIDATES'
+RS = 'def reset_scale_and_zero_point(input: torch.Tensor, N_bits: int = 4, method: str = "symmetric", signed: bool = True):'
+STE = "class _quantize_func_STE(torch.autograd.Function):"
+QL = "def quantized_linear_function(input: torch.Tensor, weight: torch.Tensor, bias, input_scale, weight_scale) -> torch.Tensor:"
+GP = "def greedy_bitwidth_path(layer_sizes: dict, errors: dict, bit_choices=(8, 6, 5, 4, 3, 2)) -> list:"
+
+LQ_ROUND = "torch.round(input / scale) - zero_point"
+LQ_RANGE = "low, high = (-(2 ** (N_bits - 1)), 2 ** (N_bits - 1) - 1) if signed else (0, 2**N_bits - 1)"
+SAWB_ALPHA = "alpha = c1 * (x**2).mean().sqrt() - c2 * x.abs().mean()"
+MSE_IF = "if best_error is None or error < best_error:"
+STE_MASK = "ctx.save_for_backward((unclipped >= low) & (unclipped <= high))"
+QL_BIAS = "        accumulator = accumulator + bias\n    output = accumulator * (input_scale * weight_scale)"
+QC_BIAS = "        accumulator = accumulator + bias.view(1, -1, 1, 1)\n    output = accumulator * (input_scale * weight_scale)"
+QC_CALL = "integer_conv2d(input, weight, stride, padding, dilation, groups)"
+GP_SCORE = "score = (errors[name][lower] - errors[name][bits[name]]) / (size * (bits[name] - lower))"
+
+MUTANTS = [
+    # linear_quantize
+    Mutant("linear_quantize", "floor instead of round", LQ, ((LQ_ROUND, "torch.floor(input / scale) - zero_point"),)),
+    Mutant("linear_quantize", "round half away from zero instead of half to even", LQ,
+           ((LQ_ROUND, "torch.sign(input / scale) * torch.floor((input / scale).abs() + 0.5) - zero_point"),)),
+    Mutant("linear_quantize", "+ z instead of - z", LQ, ((LQ_ROUND, "torch.round(input / scale) + zero_point"),)),
+    Mutant("linear_quantize", "missing clip", LQ, (("torch.clamp(torch.round(input / scale) - zero_point, low, high)", "torch.round(input / scale) - zero_point"),)),
+    Mutant("linear_quantize", "signed range off by one: U = 2**(b-1) instead of 2**(b-1) - 1", LQ,
+           ((LQ_RANGE, "low, high = (-(2 ** (N_bits - 1)), 2 ** (N_bits - 1)) if signed else (0, 2**N_bits - 1)"),)),
+    Mutant("linear_quantize", "unsigned values clipped to the signed range (ignores signed)", LQ,
+           ((LQ_RANGE, "low, high = (-(2 ** (N_bits - 1)), 2 ** (N_bits - 1) - 1)"),)),
+    # linear_dequantize
+    Mutant("linear_dequantize", "- z instead of + z", LDQ, (("scale * (input + zero_point)", "scale * (input - zero_point)"),)),
+    Mutant("linear_dequantize", "forgets the zero point", LDQ, (("scale * (input + zero_point)", "scale * input"),)),
+    Mutant("linear_dequantize", "adds the zero point after scaling: s * x_int + z", LDQ, (("scale * (input + zero_point)", "scale * input + zero_point"),)),
+    Mutant("linear_dequantize", "divides by the scale instead of multiplying", LDQ, (("scale * (input + zero_point)", "(input + zero_point) / scale"),)),
+    Mutant("linear_dequantize", "subtracts the zero point after scaling (kmeans_linear's sign): s * x_int - z", LDQ,
+           (("scale * (input + zero_point)", "scale * input - zero_point"),)),
+    # get_scale
+    Mutant("get_scale", "SAWB with c1 and c2 swapped", GS, (("c1, c2 = SAWB_COEFFICIENTS[bits]", "c2, c1 = SAWB_COEFFICIENTS[bits]"),)),
+    Mutant("get_scale", "SAWB with E|x| and sqrt(E[x^2]) swapped", GS, ((SAWB_ALPHA, "alpha = c1 * x.abs().mean() - c2 * (x**2).mean().sqrt()"),)),
+    Mutant("get_scale", "SAWB without the square root: c1 E[x^2] - c2 E|x|", GS, ((SAWB_ALPHA, "alpha = c1 * (x**2).mean() - c2 * x.abs().mean()"),)),
+    Mutant("get_scale", "SAWB's unsigned scale with the b-bit row instead of the (b+1)-bit row", GS,
+           (("bits = N_bits if signed else N_bits + 1", "bits = N_bits"),)),
+    Mutant("get_scale", "SAWB without the fall-back to max|x|", GS, (("        if not 0 < alpha <= max_abs:\n            alpha = max_abs\n", ""),)),
+    Mutant("get_scale", "Q = 2**(b-1) - 1 instead of 2**(b-1) (signed)", GS,
+           (("levels = 2 ** (N_bits - 1) if signed else 2**N_bits", "levels = 2 ** (N_bits - 1) - 1 if signed else 2**N_bits"),)),
+    Mutant("get_scale", "3-sigma with 2 standard deviations", GS, (("alpha = 3 * (x.std(unbiased=False)", "alpha = 2 * (x.std(unbiased=False)"),)),
+    Mutant("get_scale", "MSE search returns the last candidate instead of the best", GS, ((MSE_IF, "if True:"),)),
+    Mutant("get_scale", "MSE search never tries k = 100 (range(1, MSE_CANDIDATES))", GS,
+           (("for k in range(1, MSE_CANDIDATES + 1):", "for k in range(1, MSE_CANDIDATES):"),)),
+    Mutant("get_scale", "all-zero input: scale 0 instead of 1.0", GS, (("    if max_abs == 0:\n        return 1.0\n", ""),)),
+    # reset_scale_and_zero_point
+    Mutant("reset_scale_and_zero_point", "asymmetric zero point + L instead of - L", RS,
+           (("zero_point = torch.round(minimum / scale) - low", "zero_point = torch.round(minimum / scale) + low"),)),
+    Mutant("reset_scale_and_zero_point", "asymmetric zero point not rounded", RS,
+           (("zero_point = torch.round(minimum / scale) - low", "zero_point = minimum / scale - low"),)),
+    Mutant("reset_scale_and_zero_point", "asymmetric zero point with the opposite sign (kmeans_linear's Z = L - round(min / s))", RS,
+           (("zero_point = torch.round(minimum / scale) - low", "zero_point = low - torch.round(minimum / scale)"),)),
+    Mutant("reset_scale_and_zero_point", "asymmetric range off by one: (max - min) / 2**b", RS,
+           (("(maximum - minimum) / (2**N_bits - 1)", "(maximum - minimum) / 2**N_bits"),)),
+    Mutant("reset_scale_and_zero_point", "constant input (max == min): scale 0 instead of 1.0", RS,
+           (("(maximum - minimum) / (2**N_bits - 1) if maximum > minimum else torch.tensor(1.0)", "(maximum - minimum) / (2**N_bits - 1)"),)),
+    Mutant("reset_scale_and_zero_point", "forgets to pass signed to get_scale (unsigned inputs get the signed scale)", RS,
+           (("get_scale(input, N_bits, method, signed)", "get_scale(input, N_bits, method)"),)),
+    # _quantize_func_STE
+    Mutant("_quantize_func_STE", "backward blocks the gradient (returns zeros)", STE,
+           (("grad_input = grad_output * inside", "grad_input = torch.zeros_like(grad_output)"),)),
+    Mutant("_quantize_func_STE", "backward leaks: passes the gradient where the input was clipped", STE,
+           (("grad_input = grad_output * inside", "grad_input = grad_output"),)),
+    Mutant("_quantize_func_STE", "backward returns the quantized value instead of a gradient", STE,
+           ((STE_MASK + "\n        reconstructed_tensor = linear_dequantize(torch.clamp(unclipped, low, high), scale, zero_point)",
+             "reconstructed_tensor = linear_dequantize(torch.clamp(unclipped, low, high), scale, zero_point)\n        ctx.save_for_backward(reconstructed_tensor)"),
+            ("grad_input = grad_output * inside", "grad_input = inside"))),
+    Mutant("_quantize_func_STE", "mask excludes the top level U (< instead of <=)", STE, ((STE_MASK, "ctx.save_for_backward((unclipped >= low) & (unclipped < high))"),)),
+    Mutant("_quantize_func_STE", "mask from the unrounded x / s - z", STE,
+           ((STE_MASK, "ctx.save_for_backward((input / scale - zero_point >= low) & (input / scale - zero_point <= high))"),)),
+    Mutant("_quantize_func_STE", "forward returns x_int instead of x_hat (no de-quantization)", STE,
+           (("reconstructed_tensor = linear_dequantize(torch.clamp(unclipped, low, high), scale, zero_point)", "reconstructed_tensor = torch.clamp(unclipped, low, high)"),)),
+    # quantized_linear_function
+    Mutant("quantized_linear_function", "forgets the bias", QL, ((QL_BIAS, "        pass\n    output = accumulator * (input_scale * weight_scale)"),)),
+    Mutant("quantized_linear_function", "bias at scale s_w only", QL, ((QL_BIAS, "        pass\n    output = (accumulator * input_scale + bias) * weight_scale"),)),
+    Mutant("quantized_linear_function", "adds the integer bias after scaling, as a real number", QL,
+           ((QL_BIAS, "        pass\n    output = accumulator * (input_scale * weight_scale) + bias"),)),
+    Mutant("quantized_linear_function", "scales by s_x only", QL, ((QL_BIAS, "        accumulator = accumulator + bias\n    output = accumulator * input_scale"),)),
+    Mutant("quantized_linear_function", "F.linear on the integers instead of integer_linear", QL,
+           (("accumulator = integer_linear(input, weight)", "accumulator = F.linear(input.float(), weight.float())"),)),
+    # quantized_conv2d_function
+    Mutant("quantized_conv2d_function", "forgets the bias", QL, ((QC_BIAS, "        pass\n    output = accumulator * (input_scale * weight_scale)"),)),
+    Mutant("quantized_conv2d_function", "bias at scale s_w only", QL, ((QC_BIAS, "        pass\n    output = (accumulator * input_scale + bias.view(1, -1, 1, 1)) * weight_scale"),)),
+    Mutant("quantized_conv2d_function", "forgets stride, padding, dilation and groups", QL, ((QC_CALL, "integer_conv2d(input, weight)"),)),
+    Mutant("quantized_conv2d_function", "forgets groups", QL, ((QC_CALL, "integer_conv2d(input, weight, stride, padding, dilation)"),)),
+    Mutant("quantized_conv2d_function", "F.conv2d on the integers instead of integer_conv2d", QL,
+           ((QC_CALL, "F.conv2d(input.float(), weight.float(), None, stride, padding, dilation, groups)"),)),
+    # greedy_bitwidth_path
+    Mutant("greedy_bitwidth_path", "last layer on ties (<= instead of <)", GP, (("if best is None or score < best[0]:", "if best is None or score <= best[0]:"),)),
+    Mutant("greedy_bitwidth_path", "takes the step with the largest score", GP, (("if best is None or score < best[0]:", "if best is None or score > best[0]:"),)),
+    Mutant("greedy_bitwidth_path", "score not divided by the bits saved", GP, ((GP_SCORE, "score = (errors[name][lower] - errors[name][bits[name]]) / size"),)),
+    Mutant("greedy_bitwidth_path", "score not divided by the layer size", GP, ((GP_SCORE, "score = (errors[name][lower] - errors[name][bits[name]]) / (bits[name] - lower)"),)),
+    Mutant("greedy_bitwidth_path", "appends the same dict every step (no copy)", GP, (("path.append(dict(bits))", "path.append(bits)"),)),
+    Mutant("greedy_bitwidth_path", "lowers a layer straight to the smallest bit width", GP, (("lower = choices[position + 1]", "lower = choices[-1]"),)),
+]
