@@ -1,5 +1,10 @@
 """Wrong implementations of the pruning graded functions: each must lose points.
 
+Five to eight mutants per function, no more: grading one mutant costs about 25 s of CPU, mostly the two
+one-epoch fine-tunes of the hidden accuracy tests (q5 and q7), which run whatever function is mutated.
+``sparsity_dict`` (Question 5) is graded too, so it has mutants: choices that break the size or the
+accuracy target.
+
 Left out, with the reason:
 
 * ``floor(x + 0.5)`` or ``channels - round(channels * prune_ratio)`` in ``get_num_channels_to_keep``:
@@ -43,20 +48,14 @@ MUTANTS = [
            (("mask = importance > threshold", "mask = importance >= threshold"),)),
     Mutant("fine_grained_prune", "int() truncation instead of round for the number of zeros", FGP,
            (("num_zeros = round(num_elements * sparsity)", "num_zeros = int(num_elements * sparsity)"),)),
-    Mutant("fine_grained_prune", "np.ceil instead of round for the number of zeros", FGP,
-           (("num_zeros = round(num_elements * sparsity)", "num_zeros = int(np.ceil(num_elements * sparsity))"),)),
     Mutant("fine_grained_prune", "k-th smallest off by one: kthvalue(num_zeros + 1) (fails at sparsity 1)", FGP,
            (("kthvalue(num_zeros).values", "kthvalue(num_zeros + 1).values"),)),
-    Mutant("fine_grained_prune", "0-based index into the sorted importances: sort()[num_zeros] (crashes at sparsity 1)", FGP,
-           (("threshold = importance.flatten().kthvalue(num_zeros).values", "threshold = importance.flatten().sort().values[num_zeros]"),)),
     Mutant("fine_grained_prune", "signed weights as importance instead of |w|", FGP,
            (("importance = tensor.abs()", "importance = tensor.clone()"),)),
     Mutant("fine_grained_prune", "no num_zeros == 0 case: kthvalue(0) fails at sparsity 0", FGP,
            (("    if num_zeros == 0:\n        mask = torch.ones_like(tensor, dtype=torch.bool)\n    else:\n        threshold", "    if False:\n        pass\n    else:\n        threshold"),)),
     Mutant("fine_grained_prune", "the lab's float all-ones mask when num_zeros is 0", FGP,
            (("mask = torch.ones_like(tensor, dtype=torch.bool)", "mask = torch.ones_like(tensor)"),)),
-    Mutant("fine_grained_prune", "float mask (importance > threshold).float()", FGP,
-           (("mask = importance > threshold", "mask = (importance > threshold).float()"),)),
     Mutant("fine_grained_prune", "topk of the largest: ties at the threshold kept instead of pruned", FGP,
            (("threshold = importance.flatten().kthvalue(num_zeros).values\n        mask = importance > threshold",
              "mask = torch.zeros(num_elements, dtype=torch.bool)\n        mask[importance.flatten().topk(num_elements - num_zeros).indices] = True\n        mask = mask.reshape(tensor.shape)"),)),
@@ -100,8 +99,6 @@ MUTANTS = [
     Mutant("sparsity_dict", "the sensitive layers pruned hardest (conv0, conv2, conv4 at 0.9)", SD,
            (('"backbone.conv0.weight": 0.4', '"backbone.conv0.weight": 0.9'), ('"backbone.conv2.weight": 0.5', '"backbone.conv2.weight": 0.9'),
             ('"backbone.conv4.weight": 0.5', '"backbone.conv4.weight": 0.9'))),
-    Mutant("sparsity_dict", "only the largest layer pruned (conv7 at 0.95)", SD,
-           (("sparsity_dict = {\n", 'sparsity_dict = {"backbone.conv7.weight": 0.95}\nsparsity_dict_unused = {\n'),)),
     # get_num_channels_to_keep
     Mutant("get_num_channels_to_keep", "int() truncation instead of round", NKEEP,
            (("int(round(channels * (1.0 - prune_ratio)))", "int(channels * (1.0 - prune_ratio))"),)),
@@ -113,16 +110,12 @@ MUTANTS = [
            (("int(round(channels * (1.0 - prune_ratio)))", "np.round(channels * (1.0 - prune_ratio))"),)),
     Mutant("get_num_channels_to_keep", "precedence slip: round(channels * 1 - prune_ratio)", NKEEP,
            (("int(round(channels * (1.0 - prune_ratio)))", "int(round(channels * 1.0 - prune_ratio))"),)),
-    Mutant("get_num_channels_to_keep", "at least one channel too many: round(...) + 1 to be safe", NKEEP,
-           (("int(round(channels * (1.0 - prune_ratio)))", "int(round(channels * (1.0 - prune_ratio))) + 1"),)),
     # channel_prune
     Mutant("channel_prune", "keeps the last n_keep channels instead of the first", CP, CP_FIRST),
     Mutant("channel_prune", "forgets the BN running statistics", CP,
            (("        prev_bn.running_mean = prev_bn.running_mean[:n_keep].clone()\n        prev_bn.running_var = prev_bn.running_var[:n_keep].clone()\n", ""),)),
     Mutant("channel_prune", "forgets the next conv's input channels", CP,
            (("        next_conv.weight = nn.Parameter(next_conv.weight.detach()[:, :n_keep].clone())\n", ""),)),
-    Mutant("channel_prune", "slices the next conv's output channels (dim 0) instead of its inputs", CP,
-           (("next_conv.weight.detach()[:, :n_keep]", "next_conv.weight.detach()[:n_keep]"),)),
     Mutant("channel_prune", "copy-paste slip: running_var takes running_mean's entries", CP,
            (("prev_bn.running_var = prev_bn.running_var[:n_keep].clone()", "prev_bn.running_var = prev_bn.running_mean[:n_keep].clone()"),)),
     Mutant("channel_prune", "prunes the model passed in (no deep copy)", CP,
@@ -142,8 +135,6 @@ MUTANTS = [
            (("weight.detach().transpose(0, 1).flatten(1).norm(dim=1)", "weight.detach().abs().mean(dim=(0, 2, 3))"),)),
     Mutant("get_input_channel_importance", "norm over the output channels only: one value per (c_in, k, k)", IMP,
            (("weight.detach().transpose(0, 1).flatten(1).norm(dim=1)", "weight.detach().norm(dim=0).flatten()"),)),
-    Mutant("get_input_channel_importance", "keepdim=True: shape (1, c_in, 1, 1)", IMP,
-           (("weight.detach().transpose(0, 1).flatten(1).norm(dim=1)", "weight.detach().norm(dim=(0, 2, 3), keepdim=True)"),)),
     # apply_channel_sorting
     Mutant("apply_channel_sorting", "ascending order: the least important channels first", SORT,
            (("torch.argsort(importance, descending=True, stable=True)", "torch.argsort(importance, stable=True)"),)),
@@ -157,6 +148,4 @@ MUTANTS = [
            (("sort_idx = torch.argsort(importance, descending=True, stable=True)", "sort_idx = torch.argsort(prev_conv.weight.detach().flatten(1).norm(dim=1), descending=True, stable=True)"),)),
     Mutant("apply_channel_sorting", "sorts the model passed in (no deep copy)", SORT,
            (("    model = copy.deepcopy(model)  # sort a copy: the model passed in is unchanged\n", ""),)),
-    Mutant("apply_channel_sorting", "loop stops one pair early: the last conv's inputs are not sorted", SORT,
-           (("for i_conv in range(len(all_convs) - 1):", "for i_conv in range(len(all_convs) - 2):"),)),
 ]
