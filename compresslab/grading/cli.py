@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from ..paths import PACKAGE_DIR
-from . import grading_mode
+from . import grading_mode, sandbox
 from .autograders import questions
 from .engine import Limits
 from .feedback import write_feedback
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("TIMEOUT", 600)), help="seconds allowed per notebook (default: $TIMEOUT or 600)")
     parser.add_argument("--cell-timeout", type=float, default=float(os.environ.get("CELL_TIMEOUT", 300)), help="seconds allowed per cell (default: $CELL_TIMEOUT or 300)")
     parser.add_argument("--memory-gb", type=float, default=float(os.environ.get("MEMORY_GB", 8)), help="address-space limit per notebook in GiB (default: $MEMORY_GB or 8)")
+    parser.add_argument("--processes", type=int, default=int(os.environ.get("PROCESSES", 64)), help="processes and threads a notebook may start (default: $PROCESSES or 64)")
     parser.add_argument("--full", action="store_true", help="run every cell; by default the release's `# grading: skip` cells are skipped")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
@@ -54,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="compresslab-grade-") as scratch:
         submissions = collect(args.submissions, list(autograders), Path(scratch))
         skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(RELEASE_DIR / f"{name}.ipynb", as_version=4)) for name in autograders}
-        limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30))
+        limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30), processes=args.processes)
         journal = Journal(args.out)
         try:
-            rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal)
+            hidden = (str(args.submissions.resolve()), str(args.out.resolve()))
+            print(sandbox.describe())
+            rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal, hidden=hidden)
         finally:
             journal.close()
     write_scores(rows, args.out / "scores.csv")

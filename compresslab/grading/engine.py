@@ -18,18 +18,23 @@ before the first cell runs), a forked child starts in milliseconds with everythi
 import json
 import multiprocessing
 import os
-import resource
+import pickle
 import selectors
 import signal
 import sys
+import threading
 import time
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
+
+from . import sandbox
 
 PRELOAD = ("numpy", "torch", "torchvision", "matplotlib.pyplot", "sklearn.datasets", "nbformat", "otter", "otter.test_files",
            "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data", "compresslab.models",
            "compresslab.plots", "compresslab.training")
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
+PROCESS_ERRORS = ("BlockingIOError",)  # fork() refused: the process limit was reached
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Limits:
     notebook_seconds: float = 600.0  # wall time for executing the notebook and its tests
     cell_seconds: float = 300.0  # wall time for one cell
     memory_bytes: int = 8 * 2**30  # address-space limit of the child (RLIMIT_AS)
+    processes: int = 64  # processes and threads the child may add (RLIMIT_NPROC)
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Task:
     autograder: str  # path of the Otter autograder zip
     skip: frozenset  # sources of cells to skip (grading mode)
     limits: Limits
+    hidden: tuple[str, ...] = ()  # folders hidden from student code besides sandbox.SECRET_PATHS (when root)
 
 
 class Zygote:
@@ -55,6 +62,7 @@ class Zygote:
         self._conn, child_conn = context.Pipe()
         self._process = context.Process(target=_zygote_main, args=(child_conn,), daemon=True)
         self._process.start()
+        self.uid = sandbox.sandbox_uid(self._process.pid)  # its children's uid when grading as root
 
     def grade(self, task: Task) -> dict:
         """Outcome dict: ``status`` (graded | memory | timeout | crashed), ``message``, ``questions``, ``skipped``, ``seconds``."""
@@ -75,54 +83,103 @@ def _zygote_main(conn) -> None:
     from tqdm.auto import tqdm
 
     tqdm.get_lock()  # create tqdm's multiprocessing lock here, once: a child that made its own would leak it at os._exit
+    sandbox.can_hide()  # probed once here, inherited by every child
     while (task := conn.recv()) is not None:
-        conn.send(_grade_in_child(task))
+        conn.send(_grade_in_child(task, sandbox.sandbox_uid(os.getpid())))
 
 
-def _grade_in_child(task: Task) -> dict:
+def _grade_in_child(task: Task, uid: int) -> dict:
     start = time.monotonic()
+    workdir = sandbox.make_workdir(task.notebook, uid)
     progress_r, progress_w = os.pipe()
     result_r, result_w = os.pipe()
+    tests_r, tests_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        os.close(progress_r)
-        os.close(result_r)
+        for fd in (progress_r, result_r, tests_w):
+            os.close(fd)
         try:
-            _child_main(task, progress_w, result_w)
+            _child_main(task, workdir, uid, progress_w, result_w, tests_r)
         finally:
             os._exit(0)
-    os.close(progress_w)
-    os.close(result_w)
-    outcome = _watch(pid, progress_r, result_r, task.limits, start)
+    for fd in (progress_w, result_w, tests_r):
+        os.close(fd)
+    try:
+        outcome = _watch(pid, progress_r, result_r, tests_w, task, start)
+    finally:
+        sandbox.clean_up(workdir, uid)
     outcome["seconds"] = time.monotonic() - start
     return outcome
 
 
-def _watch(pid: int, progress_r: int, result_r: int, limits: Limits, start: float) -> dict:
-    """Follow the child's progress; kill it on a timeout; return its outcome."""
+def _tests_payload(task: Task) -> bytes:
+    """The hidden tests and the notebook's fixture file, read by the grader only once the cells have run."""
+    from ..fixtures import fixture_path
+
+    with zipfile.ZipFile(task.autograder) as archive:
+        tests = {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")}
+    notebook = Path(task.autograder).name.removesuffix("-autograder.zip")
+    fixtures = fixture_path(notebook)
+    return pickle.dumps({"tests": tests, "notebook": notebook, "fixtures": fixtures.read_bytes() if fixtures.is_file() else None})
+
+
+def _send_and_close(fd: int, payload: bytes) -> None:
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        pass  # the child was killed before it read everything
+    finally:
+        os.close(fd)
+
+
+def _watch(pid: int, progress_r: int, result_r: int, tests_w: int, task: Task, start: float) -> dict:
+    """Follow the child's progress; hand it the tests when its cells are done; kill it on a timeout; return its outcome.
+
+    The child's report is one line of JSON on the result pipe; it counts only after the tests were
+    handed over. Processes the student's code forked may keep the pipes open, so the watch ends when
+    the report's line is complete or the child has exited, not at end-of-file.
+    """
+    limits = task.limits
+    sender = None
     selector = selectors.DefaultSelector()
     selector.register(progress_r, selectors.EVENT_READ, "progress")
     selector.register(result_r, selectors.EVENT_READ, "result")
-    result, cell, cell_start, timeout = b"", "", time.monotonic(), None
-    while selector.get_map():
+    result, cell, cell_start, timeout, status = b"", "", time.monotonic(), None, None
+    while not result.endswith(b"\n") and result_r in selector.get_map():
         now = time.monotonic()
         remaining = min(start + limits.notebook_seconds, cell_start + limits.cell_seconds) - now
         if remaining <= 0:
             timeout = (f"cell {cell} ran longer than {limits.cell_seconds:g} s" if now - cell_start >= limits.cell_seconds
                        else f"the notebook ran longer than {limits.notebook_seconds:g} s")
             break
-        for key, _ in selector.select(timeout=remaining):
+        events = selector.select(timeout=min(remaining, 0.5))
+        for key, _ in events:
             data = os.read(key.fd, 1 << 16)
             if not data:
                 selector.unregister(key.fd)
             elif key.data == "result":
-                result += data
+                result += data if sender is not None else b""
             else:
-                cell, cell_start = data.decode().split()[-1], time.monotonic()
+                cell, cell_start = data.decode(errors="replace").split()[-1], time.monotonic()
+                if cell == "tests" and sender is None:
+                    sender = threading.Thread(target=_send_and_close, args=(tests_w, _tests_payload(task)), daemon=True)
+                    sender.start()
+        if not events:
+            if status is not None:
+                break  # the child has exited and nothing more is coming
+            done, wait_status = os.waitpid(pid, os.WNOHANG)
+            status = wait_status if done == pid else None
     for fd in (progress_r, result_r):
         os.close(fd)
     _kill_group(pid)
-    _, status = os.waitpid(pid, 0)
+    if status is None:
+        status = os.waitpid(pid, 0)[1]
+    if sender is None:
+        os.close(tests_w)
+    else:
+        sender.join()
     if timeout:
         return {"status": "timeout", "message": timeout}
     try:
@@ -131,7 +188,13 @@ def _watch(pid: int, progress_r: int, result_r: int, limits: Limits, start: floa
         how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.waitstatus_to_exitcode(status)}"
         return {"status": "crashed", "message": f"the notebook stopped the grader during cell {cell or '?'} ({how}), e.g. with os._exit or a crash"}
     memory = [f"cell {i}: {name}" for i, name, _ in report["errors"] if name in MEMORY_ERRORS or "allocate memory" in _]
-    status, message = ("memory", f"out of memory (limit {limits.memory_bytes / 2**30:g} GiB) in " + ", ".join(memory)) if memory else ("graded", "")
+    forks = [f"cell {i}" for i, name, _ in report["errors"] if name in PROCESS_ERRORS]
+    if memory:
+        status, message = "memory", f"out of memory (limit {limits.memory_bytes / 2**30:g} GiB) in " + ", ".join(memory)
+    elif forks:
+        status, message = "processes", f"process limit ({limits.processes} processes and threads) reached in " + ", ".join(forks)
+    else:
+        status, message = "graded", ""
     return {"status": status, "message": message, "questions": report["questions"], "skipped": report["skipped"]}
 
 
@@ -153,24 +216,21 @@ class _IgnoredIPython:
     getoutput = run_line_magic
 
 
-def _child_main(task: Task, progress_w: int, result_w: int) -> None:
+def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: int, tests_r: int) -> None:
     import nbformat
     from IPython.core.inputtransformer2 import TransformerManager
     from otter.test_files import ExceptionTestFile
 
+    from .. import fixtures
     from .grading_mode import skipped_indices
 
-    os.setpgid(0, 0)  # own process group: killed as a whole afterwards
-    resource.setrlimit(resource.RLIMIT_AS, (task.limits.memory_bytes, task.limits.memory_bytes))
-    folder = os.path.dirname(os.path.abspath(task.notebook))
-    os.chdir(folder)
+    nb = nbformat.read(task.notebook, as_version=4)  # read before confinement: the grader's copy is not the student's to see
+    sandbox.confine(workdir, uid, task.limits.memory_bytes, task.limits.processes, task.hidden)
+    me = os.getpid()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    sys.argv = [task.notebook]
-    nb = nbformat.read(task.notebook, as_version=4)
-    with zipfile.ZipFile(task.autograder) as archive:
-        tests = {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")}
+    sys.argv = [os.path.join(workdir, os.path.basename(task.notebook))]
     namespace = {"__name__": "__main__", "__builtins__": __builtins__, "display": lambda *a, **k: None, "get_ipython": _IgnoredIPython}
     transform = TransformerManager().transform_cell
     skipped = set(skipped_indices(nb, task.skip))
@@ -183,14 +243,24 @@ def _child_main(task: Task, progress_w: int, result_w: int) -> None:
             exec(compile(transform(cell.source), f"<cell {index}>", "exec"), namespace)
         except BaseException as error:  # a cell's failure (even SystemExit) must not stop the grading
             errors.append((index, type(error).__name__, str(error)[:200]))
+        if os.getpid() != me:  # a process the student's code forked: it must not go on grading
+            os._exit(0)
     os.write(progress_w, b"tests\n")
+    chunks = []
+    while chunk := os.read(tests_r, 1 << 20):
+        chunks.append(chunk)
+    payload = pickle.loads(b"".join(chunks))
+    if payload["fixtures"] is not None:
+        fixtures.provide(payload["notebook"], payload["fixtures"])
     questions = {}
-    for path, source in tests.items():
+    for path, source in payload["tests"].items():
         test_file = ExceptionTestFile.from_string(source, path=path)
         test_file.run(namespace)
         failures = [(r.test_case.name, failure_reason(r.message)) for r in test_file.test_case_results if not r.passed]
         questions[test_file.name] = {"score": float(test_file.score), "possible": float(test_file.possible), "failures": summarize_failures(failures)}
-    payload = json.dumps({"questions": questions, "errors": errors, "skipped": len(skipped)}).encode()
+    if os.getpid() != me:
+        os._exit(0)
+    payload = json.dumps({"questions": questions, "errors": errors, "skipped": len(skipped)}).encode() + b"\n"
     view = memoryview(payload)
     while view:
         view = view[os.write(result_w, view):]

@@ -40,11 +40,14 @@ class Outcome:
     skipped: int = 0  # time-only cells skipped in grading mode
 
 
-def grade_notebook(notebook: Path, autograder: Path, limits: Limits, skip: frozenset = frozenset(), zygote: Zygote | None = None) -> Outcome:
+def grade_notebook(
+    notebook: Path, autograder: Path, limits: Limits, skip: frozenset = frozenset(), zygote: Zygote | None = None, hidden: tuple[str, ...] = ()
+) -> Outcome:
     """Grade one notebook (a private copy) with the engine; never raises.
 
     skip: sources of the release's time-only cells (``grading_mode.marked_sources``).
     zygote: a running ``Zygote`` to reuse (default: start one for this notebook).
+    hidden: folders student code must not see (the submissions and output folders), besides the grader's own secrets.
     """
     try:
         nbformat.validate(nbformat.read(notebook, as_version=4))
@@ -53,7 +56,7 @@ def grade_notebook(notebook: Path, autograder: Path, limits: Limits, skip: froze
     own = zygote is None
     zygote = zygote or Zygote()
     try:
-        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits))
+        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits, hidden))
     finally:
         if own:
             zygote.close()
@@ -83,12 +86,14 @@ def grade_all(
     skip: dict[str, frozenset[str]] | None = None,
     progress: bool = True,
     journal: Journal | None = None,
+    hidden: tuple[str, ...] = (),
 ) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
     """Rows for every student and notebook, and the outcome of each (student, notebook).
 
     skip: per notebook, the release's time-only cell sources to skip (grading mode); ``None`` runs everything.
     journal: where each finished outcome is recorded at once; outcomes it already holds for the same
     submission, autograder, mode and limits are reused instead of graded again (a resumed batch).
+    hidden: folders student code must not see (see ``grade_notebook``).
     """
     skip = skip or {}
     tasks, outcomes, reused = [], {}, 0
@@ -115,7 +120,7 @@ def grade_all(
     def grade(path: Path, notebook: str) -> Outcome:
         zygote = zygotes.get()
         try:
-            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote)
+            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, hidden)
         finally:
             zygotes.put(zygote)
 
