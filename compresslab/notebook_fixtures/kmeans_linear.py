@@ -189,6 +189,7 @@ def build(ns: dict) -> dict:
                       "weight_scale": weight_scale, "output_scale": output_scale, "stride": list(stride), "padding": list(padding),
                       "dilation": [1, 1], "groups": groups, "output": output})
     out["quantized_conv2d"] = cases
+    out.update(_clamping_layers(ns))
 
     cases = []
     for oc, ic, k, eps in [(4, 3, 3, 1e-5), (6, 2, 1, 1e-3)]:
@@ -215,13 +216,59 @@ def build(ns: dict) -> dict:
     return out
 
 
+def _clamping_layers(ns: dict) -> dict:
+    """Layers whose outputs partly fall outside the feature range, so that the given clamp must act: a 4-bit
+    ``quantized_linear`` (unclamped values would stay in int8 but outside [-8, 7]) and an 8-bit ``quantized_conv2d``
+    (unclamped values would wrap around in the int8 cast). Drawn from their own generator, so that adding them
+    left every other case unchanged."""
+    g = torch.Generator().manual_seed(SEED + 1)
+    out = {}
+    for _ in range(200):
+        q_input = torch.randint(-8, 8, (6, 10), generator=g, dtype=torch.int8)
+        weight = torch.randint(-127, 128, (5, 10), generator=g, dtype=torch.int8)
+        bias = torch.randint(-300, 300, (5,), generator=g, dtype=torch.int32)
+        weight_scale = torch.rand(5, 1, generator=g) * 0.004 + 0.002
+        acc = q_input.double() @ weight.double().t() + bias.double()
+        real = acc * (0.3 * weight_scale.double().view(1, -1) / 0.25) + 1
+        if _far_from_ties(real) and _mostly_in_range(real, -8, 7, at_most=0.85):
+            break
+    else:
+        raise RuntimeError("could not draw a clamping quantized_linear case")
+    output = ns["quantized_linear"](q_input.clone(), weight.clone(), bias.clone(), 4, 8, -2, 1, 0.3, weight_scale.clone(), 0.25)
+    out["quantized_linear_clamp"] = [{"input": q_input, "weight": weight, "bias": bias, "feature_bitwidth": 4, "weight_bitwidth": 8,
+                                      "input_zero_point": -2, "output_zero_point": 1, "input_scale": 0.3,
+                                      "weight_scale": weight_scale, "output_scale": 0.25, "output": output}]
+    stride, padding = (1, 1), (1, 1, 1, 1)
+    for _ in range(200):
+        q_input = torch.randint(-128, 128, (2, 3, 5, 5), generator=g, dtype=torch.int8)
+        weight = torch.randint(-127, 128, (4, 3, 3, 3), generator=g, dtype=torch.int8)
+        bias = torch.randint(-3000, 3000, (4,), generator=g, dtype=torch.int32)
+        weight_scale = torch.rand(4, 1, 1, 1, generator=g) * 0.004 + 0.002
+        padded = F.pad(q_input.double(), padding, "constant", 3)
+        acc = F.conv2d(padded, weight.double(), None, stride, 0, (1, 1), 1) + bias.double().view(1, -1, 1, 1)
+        real = acc * (0.05 * weight_scale.double().view(1, -1, 1, 1) / 0.05) - 5
+        if _far_from_ties(real) and _mostly_in_range(real, -128, 127, at_most=0.85):
+            break
+    else:
+        raise RuntimeError("could not draw a clamping quantized_conv2d case")
+    output = ns["quantized_conv2d"](q_input.clone(), weight.clone(), bias.clone(), 8, 8, 3, -5, 0.05, weight_scale.clone(), 0.05,
+                                    stride, padding, (1, 1), 1)
+    out["quantized_conv2d_clamp"] = [{"input": q_input, "weight": weight, "bias": bias, "feature_bitwidth": 8, "weight_bitwidth": 8,
+                                      "input_zero_point": 3, "output_zero_point": -5, "input_scale": 0.05,
+                                      "weight_scale": weight_scale, "output_scale": 0.05, "stride": list(stride),
+                                      "padding": list(padding), "dilation": [1, 1], "groups": 1, "output": output}]
+    return out
+
+
 def _far_from_ties(real: torch.Tensor) -> bool:
     """Whether no value of ``real`` lies within ``TIE_MARGIN`` of a rounding boundary (k + 0.5)."""
     frac = (real - torch.floor(real)).abs()
     return bool(((frac - 0.5).abs() > TIE_MARGIN).all())
 
 
-def _mostly_in_range(real: torch.Tensor, low: int, high: int) -> bool:
-    """Whether at least 70% of the values fall inside the integer range (so the case tests more than the clamp)."""
+def _mostly_in_range(real: torch.Tensor, low: int, high: int, at_most: float = 1.0) -> bool:
+    """Whether at least 70% of the values fall inside the integer range (so the case tests more than the clamp),
+    and at most ``at_most`` of them (below 1: some values must clamp, on both sides)."""
     inside = ((real >= low) & (real <= high)).double().mean().item()
-    return inside >= 0.7
+    both_sides = bool((real < low - 0.5).any() and (real > high + 0.5).any()) if at_most < 1.0 else True
+    return 0.7 <= inside <= at_most and both_sides

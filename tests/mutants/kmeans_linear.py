@@ -11,8 +11,9 @@ Equivalent or test-invisible mutants left out, with the reason:
   (same number); decoding through sorted centroids (``kmeans_1d`` returns them sorted already).
 * ``update_codebook``: ``fp32_tensor[labels == k].sum() / (labels == k).sum()`` with the empty-
   cluster guard (the same mean); updating through ``codebook.centroids.data[k]`` (same storage).
-* ``linear_quantize``: adding the zero point before rounding, ``round(r / S + Z)``, and
-  ``r * (1 / S)`` instead of ``r / S``: they differ from the reference only on exact .5 ties,
+* ``linear_quantize``: adding the zero point before rounding, ``round(r / S + Z)``, rounding
+  halves away from zero (``floor(x + 0.5)``, ``sign(x) * floor(|x| + 0.5)``) and ``r * (1 / S)``
+  instead of ``r / S``: they differ from the reference only on exact .5 ties,
   which the fixtures exclude on purpose (``TIE_MARGIN``), because a correct answer may order its
   float operations either way.
 * ``get_quantization_scale_and_zero_point``: the zero point from the maximum,
@@ -23,6 +24,7 @@ Equivalent or test-invisible mutants left out, with the reason:
 * ``quantized_linear`` / ``quantized_conv2d``: rounding before adding the output zero point (the
   zero point is an integer: the same except on ties), and ``S_in * (S_w / S_out)`` vs
   ``(S_in * S_w) / S_out`` (float reordering, ties only).
+* ``get_quantized_range``: ``2 ** (b - 1) - 1`` and ``-2 ** (b - 1)`` instead of the shifts (the same ints).
 * ``extra_preprocess``: ``x / (1 / 128)`` instead of ``x * 128`` (exact in float: 1/128 is a power of two).
 * ``fuse_conv_bn``: ``rsqrt(var + eps)`` and ``(var + eps) ** -0.5`` (same factor up to rounding).
 """
@@ -63,6 +65,7 @@ SHIFT_C = "shifted_quantized_bias = quantized_bias - quantized_weight.sum((1, 2,
 RESCALE_L = "output = output.float() * (input_scale * weight_scale / output_scale).view(1, -1)"
 RESCALE_C = "output = output.float() * (input_scale * weight_scale / output_scale).view(1, -1, 1, 1)"
 ADD_ZP = "output = output + output_zero_point"
+CLAMP = "output = output.round().clamp(*get_quantized_range(feature_bitwidth)).to(torch.int8)"
 FACTOR = "factor = bn.weight.data / torch.sqrt(bn.running_var.data + bn.eps)"
 FUSED_BIAS = "conv.bias = nn.Parameter(- bn.running_mean.data * factor + bn.bias.data)"
 PREPROCESS = "quantized_x = (x * 128).round().clamp(-128, 127).to(torch.int8)"
@@ -159,7 +162,9 @@ MUTANTS = [
     Mutant("quantized_linear", "truncates the rescaled output before the zero point", QL, ((RESCALE_L, RESCALE_L + ".to(torch.int32)"),)),
     Mutant("quantized_linear", "adds the zero point before rescaling", QL,
            ((RESCALE_L + "\n    " + ADD_ZP, "output = (output + output_zero_point).float() * (input_scale * weight_scale / output_scale).view(1, -1)"),)),
-    Mutant("quantized_linear", "(scaffold) no clamp: the int8 cast wraps", QL, (("output = output.round().clamp(*get_quantized_range(feature_bitwidth)).to(torch.int8)", "output = output.round().to(torch.int8)"),)),
+    Mutant("quantized_linear", "weight scale (oc, 1) not reshaped to (1, oc)", QL, ((RESCALE_L, "output = output.float() * (input_scale * weight_scale / output_scale)"),)),
+    Mutant("quantized_linear", "(scaffold) no clamp to the feature range", QL, ((CLAMP, "output = output.round().to(torch.int8)"),)),
+    Mutant("quantized_linear", "(scaffold) clamps to the weight bit width's range", QL, ((CLAMP, CLAMP.replace("feature_bitwidth", "weight_bitwidth")),)),
     # shift_quantized_conv2d_bias (Question 9)
     Mutant("shift_quantized_conv2d_bias", "forgets the input zero point", SCB, ((SHIFT_C, "shifted_quantized_bias = quantized_bias - quantized_weight.sum((1, 2, 3)).to(torch.int32)"),)),
     Mutant("shift_quantized_conv2d_bias", "adds instead of subtracting", SCB, ((SHIFT_C, "shifted_quantized_bias = quantized_bias + quantized_weight.sum((1, 2, 3)).to(torch.int32) * input_zero_point"),)),
@@ -178,6 +183,8 @@ MUTANTS = [
     Mutant("quantized_conv2d", "forgets the input scale", QC, ((RESCALE_C, "output = output.float() * (weight_scale / output_scale).view(1, -1, 1, 1)"),)),
     Mutant("quantized_conv2d", "adds the zero point before rescaling", QC,
            ((RESCALE_C + "\n    " + ADD_ZP, "output = (output + output_zero_point).float() * (input_scale * weight_scale / output_scale).view(1, -1, 1, 1)"),)),
+    Mutant("quantized_conv2d", "weight scale (oc, 1, 1, 1) not reshaped to (1, oc, 1, 1)", QC, ((RESCALE_C, "output = output.float() * (input_scale * weight_scale / output_scale)"),)),
+    Mutant("quantized_conv2d", "(scaffold) no clamp: the int8 cast wraps", QC, ((CLAMP, "output = output.round().to(torch.int8)"),)),
     Mutant("quantized_conv2d", "(scaffold) pads with 0 instead of the input zero point", QC,
            (("input = torch.nn.functional.pad(input, padding, 'constant', input_zero_point)", "input = torch.nn.functional.pad(input, padding, 'constant', 0)"),)),
     # fuse_conv_bn (Question 10)
