@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from compresslab import mutation
 from compresslab.grading import grading_mode, sandbox
 from compresslab.grading.engine import Limits, Zygote
 from compresslab.grading.runner import grade_notebook
@@ -17,7 +18,8 @@ from compresslab.grading.runner import grade_notebook
 from conftest import ROOT
 
 NAME = "int8_cnn"
-LIMITS = Limits(notebook_seconds=120, cell_seconds=10, memory_bytes=6 * 2**30)
+# Generous limits: a loaded CI machine must not turn a normal cell into a timeout.
+LIMITS = Limits(notebook_seconds=600, cell_seconds=20, memory_bytes=6 * 2**30)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def _total(outcome):
 @pytest.mark.parametrize(
     "cell, status, words",
     [
-        ("while True:\n    pass", "timeout", "ran longer than 10 s"),
+        ("while True:\n    pass", "timeout", "ran longer than 20 s"),
         ("import os\nos._exit(3)", "crashed", "exit code 3"),
         ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "crashed", "signal 9"),
     ],
@@ -92,8 +94,8 @@ def quantized_weights(*args, **kwargs):
 def test_a_notebook_time_limit_covers_the_tests_too(tmp_path, zygote):
     # The cells finish at once (the slow wrapper is only defined), so only the tests, which call
     # quantized_weights, can reach the limit; no dependence on how fast the machine runs the cells.
-    outcome = _grade(_reference_with(tmp_path, SLOW_WHEN_TESTED), zygote, Limits(notebook_seconds=20, cell_seconds=50))
-    assert outcome.status == "timeout" and "notebook ran longer than 20 s" in outcome.message
+    outcome = _grade(_reference_with(tmp_path, SLOW_WHEN_TESTED), zygote, Limits(notebook_seconds=40, cell_seconds=50))
+    assert outcome.status == "timeout" and "notebook ran longer than 40 s" in outcome.message
 
 
 FORK_BOMB = """import os, time
@@ -104,7 +106,7 @@ while True:
 
 
 def test_a_fork_loop_hits_the_process_limit_and_the_rest_is_still_graded(tmp_path, zygote):
-    outcome = _grade(_reference_with(tmp_path, FORK_BOMB), zygote, Limits(notebook_seconds=120, cell_seconds=30, processes=32))
+    outcome = _grade(_reference_with(tmp_path, FORK_BOMB), zygote, Limits(notebook_seconds=600, cell_seconds=60, processes=32))
     assert outcome.status == "processes" and "process limit (32 processes and threads)" in outcome.message, outcome.message
     score, possible = _total(outcome)
     assert score == possible > 0
@@ -148,3 +150,68 @@ def test_as_root_student_code_cannot_see_the_secrets_and_leaves_no_process(tmp_p
     assert found.pop("uid") == zygote.uid
     assert set(found.values()) == {"PermissionError"}, found
     assert _live_processes_of(zygote.uid) == 0, "a process of the student's outlived the grading"
+
+
+PATCH_THE_CHECKERS = """import builtins, numpy, torch, compresslab.checks
+agree = lambda *args, **kwargs: None
+torch.testing.assert_close = agree
+numpy.testing.assert_allclose = agree
+torch.equal = lambda *args, **kwargs: True
+torch.allclose = lambda *args, **kwargs: True
+for name in dir(compresslab.checks):
+    if name.startswith("check"):
+        setattr(compresslab.checks, name, agree)
+builtins.isinstance = lambda *args: True
+"""
+
+
+def _floor_mutant(tmp_path, extra_cell):
+    catalog = {m.description: m for m in mutation.catalog(NAME)}
+    nb = mutation.mutate(nbformat.read(_reference_with(tmp_path, extra_cell), as_version=4), catalog["floor instead of round"])
+    path = tmp_path / f"{NAME}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_patching_the_checkers_in_a_cell_gains_nothing(tmp_path, zygote):
+    (tmp_path / "plain").mkdir()
+    plain = _grade(_floor_mutant(tmp_path / "plain", None), zygote)
+    patched = _grade(_floor_mutant(tmp_path, PATCH_THE_CHECKERS), zygote)
+    assert _total(plain)[0] < _total(plain)[1], "the mutant alone should lose points"
+    assert patched.status == "graded" and patched.questions == plain.questions, patched.message
+    assert "undone before the tests: torch.testing.assert_close" in patched.message or "torch.equal" in patched.message, patched.message
+
+
+FAKE_RESULTS = """import json, pickle
+for name in ("results.json", "results.pkl", ".OTTER_RESULTS.json"):
+    with open(name, "w") as f:
+        json.dump({"total": 22, "possible": 22, "q2": {"score": 5}}, f)
+"""
+
+FORGE_THE_REPORT = """import json, os
+fake = json.dumps({"questions": {"q2": {"score": 5.0, "possible": 5.0, "failures": []}}, "errors": [], "skipped": 0, "undone": []})
+for fd in map(int, os.listdir("/proc/self/fd")):
+    try:
+        os.write(fd, b"tests\\n" + fake.encode() + b"\\n")
+    except OSError:
+        pass
+os._exit(0)
+"""
+
+
+def _blank_with(tmp_path, extra_cell):
+    nb = nbformat.read(ROOT / "data" / "examples" / "blank" / f"{NAME}.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(extra_cell))
+    path = tmp_path / f"{NAME}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_fake_results_file_gains_nothing(tmp_path, zygote):
+    outcome = _grade(_blank_with(tmp_path, FAKE_RESULTS), zygote)
+    assert outcome.status == "graded" and _total(outcome)[0] == 0
+
+
+def test_forging_the_grader_report_from_a_cell_gains_nothing(tmp_path, zygote):
+    outcome = _grade(_blank_with(tmp_path, FORGE_THE_REPORT), zygote)
+    assert outcome.status == "crashed" and outcome.questions is None, (outcome.status, outcome.message)
