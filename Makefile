@@ -30,8 +30,8 @@ $(STAMP):
 release: $(STAMP)
 	$(PY) -m compresslab.release $(NOTEBOOKS)
 
-## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir [JOBS=n] [TIMEOUT=s] [CELL_TIMEOUT=s] [MEMORY_GB=n] [FULL=1]
-## (JOBS, TIMEOUT, CELL_TIMEOUT and MEMORY_GB are read from the environment by the grader.)
+## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir [JOBS=n] [TIMEOUT=s] [CELL_TIMEOUT=s] [MEMORY_GB=n] [PROCESSES=n] [FULL=1]
+## (JOBS, TIMEOUT, CELL_TIMEOUT, MEMORY_GB and PROCESSES are read from the environment by the grader; re-running resumes.)
 grade: $(STAMP)
 	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT) $(if $(FULL),--full)
 

@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import resource
 import selectors
 import signal
 import sys
@@ -65,7 +66,8 @@ class Zygote:
         self.uid = sandbox.sandbox_uid(self._process.pid)  # its children's uid when grading as root
 
     def grade(self, task: Task) -> dict:
-        """Outcome dict: ``status`` (graded | memory | timeout | crashed), ``message``, ``questions``, ``skipped``, ``seconds``."""
+        """Outcome dict: ``status`` (graded | memory | processes | timeout | crashed), ``message``, ``questions``, ``skipped``,
+        ``seconds`` (wall time in all), ``busy`` (time spent in the notebook's cells and the tests) and ``cpu`` (CPU seconds)."""
         self._conn.send(task)
         return self._conn.recv()
 
@@ -88,8 +90,13 @@ def _zygote_main(conn) -> None:
         conn.send(_grade_in_child(task, sandbox.sandbox_uid(os.getpid())))
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _grade_in_child(task: Task, uid: int) -> dict:
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), _children_cpu()
     workdir = sandbox.make_workdir(task.notebook, uid)
     progress_r, progress_w = os.pipe()
     result_r, result_w = os.pipe()
@@ -109,6 +116,7 @@ def _grade_in_child(task: Task, uid: int) -> dict:
     finally:
         sandbox.clean_up(workdir, uid)
     outcome["seconds"] = time.monotonic() - start
+    outcome["cpu"] = _children_cpu() - cpu_start
     return outcome
 
 
@@ -198,7 +206,7 @@ def _watch(pid: int, progress_r: int, result_r: int, tests_w: int, task: Task, s
     if report["undone"]:
         names = ", ".join(report["undone"][:5]) + (", ..." if len(report["undone"]) > 5 else "")
         message = "; ".join(filter(None, [message, f"the notebook changed library functions the tests use; undone before the tests: {names}"]))
-    return {"status": status, "message": message, "questions": report["questions"], "skipped": report["skipped"]}
+    return {"status": status, "message": message, "questions": report["questions"], "skipped": report["skipped"], "busy": report["busy"]}
 
 
 def _kill_group(pid: int) -> None:
@@ -240,6 +248,7 @@ def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: i
     skipped = set(skipped_indices(nb, task.skip))
     errors = []
     trusted = patches.snapshot()
+    busy_start = time.monotonic()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or index in skipped:
             continue
@@ -250,6 +259,7 @@ def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: i
             errors.append((index, type(error).__name__, str(error)[:200]))
         if os.getpid() != me:  # a process the student's code forked: it must not go on grading
             os._exit(0)
+    busy = time.monotonic() - busy_start
     undone = patches.restore(trusted)
     os.write(progress_w, b"tests\n")
     chunks = []
@@ -258,15 +268,17 @@ def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: i
     payload = pickle.loads(b"".join(chunks))
     if payload["fixtures"] is not None:
         fixtures.provide(payload["notebook"], payload["fixtures"])
-    questions = {}
+    questions, tests_start = {}, time.monotonic()
     for path, source in payload["tests"].items():
         test_file = ExceptionTestFile.from_string(source, path=path)
         test_file.run(namespace)
         failures = [(r.test_case.name, failure_reason(r.message)) for r in test_file.test_case_results if not r.passed]
         questions[test_file.name] = {"score": float(test_file.score), "possible": float(test_file.possible), "failures": summarize_failures(failures)}
+    busy += time.monotonic() - tests_start
     if os.getpid() != me:
         os._exit(0)
-    payload = json.dumps({"questions": questions, "errors": errors, "skipped": len(skipped), "undone": undone}).encode() + b"\n"
+    report = {"questions": questions, "errors": errors, "skipped": len(skipped), "undone": undone, "busy": busy}
+    payload = json.dumps(report).encode() + b"\n"
     view = memoryview(payload)
     while view:
         view = view[os.write(result_w, view):]

@@ -25,7 +25,7 @@ class Row:
     question: str
     score: float
     possible: float
-    status: str  # graded | memory | missing | invalid | timeout | crashed
+    status: str  # graded | memory | processes | missing | invalid | timeout | crashed
     message: str
 
 
@@ -37,6 +37,8 @@ class Outcome:
     message: str = ""
     questions: dict | None = None  # question -> {"score", "possible", "failures"} when status == "graded"
     seconds: float = 0.0
+    busy: float = 0.0  # of which running the notebook's cells and the tests; the rest is the grader's own cost
+    cpu: float = 0.0  # CPU seconds used by the grading child (all its threads)
     skipped: int = 0  # time-only cells skipped in grading mode
 
 
@@ -60,7 +62,7 @@ def grade_notebook(
     finally:
         if own:
             zygote.close()
-    return Outcome(result["status"], result["message"], result.get("questions"), result["seconds"], result.get("skipped", 0))
+    return Outcome(result["status"], result["message"], result.get("questions"), result["seconds"], result.get("skipped", 0), result.get("busy", 0.0), result.get("cpu", 0.0))
 
 
 def rows_for(student: str, notebook: str, questions: list[Question], outcome: Outcome) -> list[Row]:
