@@ -53,6 +53,7 @@ class Task:
     skip: frozenset  # sources of cells to skip (grading mode)
     limits: Limits
     hidden: tuple[str, ...] = ()  # folders hidden from student code besides sandbox.SECRET_PATHS (when root)
+    threads: int = 0  # torch threads in the child (0: torch's default); notebooks graded side by side share the cores
 
 
 class Zygote:
@@ -239,6 +240,10 @@ def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: i
     nb = nbformat.read(task.notebook, as_version=4)  # read before confinement: the grader's copy is not the student's to see
     sandbox.confine(workdir, uid, task.limits.memory_bytes, task.limits.processes, task.hidden)
     me = os.getpid()
+    if task.threads:
+        import torch
+
+        torch.set_num_threads(task.threads)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)

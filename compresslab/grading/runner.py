@@ -1,5 +1,6 @@
 """Grade every (student, notebook) pair in parallel, each in its own worker process with a time limit."""
 
+import os
 import queue
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -43,13 +44,20 @@ class Outcome:
 
 
 def grade_notebook(
-    notebook: Path, autograder: Path, limits: Limits, skip: frozenset = frozenset(), zygote: Zygote | None = None, hidden: tuple[str, ...] = ()
+    notebook: Path,
+    autograder: Path,
+    limits: Limits,
+    skip: frozenset = frozenset(),
+    zygote: Zygote | None = None,
+    hidden: tuple[str, ...] = (),
+    threads: int = 0,
 ) -> Outcome:
     """Grade one notebook (a private copy) with the engine; never raises.
 
     skip: sources of the release's time-only cells (``grading_mode.marked_sources``).
     zygote: a running ``Zygote`` to reuse (default: start one for this notebook).
     hidden: folders student code must not see (the submissions and output folders), besides the grader's own secrets.
+    threads: torch threads for the notebook (0: torch's default, all cores).
     """
     try:
         nbformat.validate(nbformat.read(notebook, as_version=4))
@@ -58,7 +66,7 @@ def grade_notebook(
     own = zygote is None
     zygote = zygote or Zygote()
     try:
-        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits, hidden))
+        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits, hidden, threads))
     finally:
         if own:
             zygote.close()
@@ -115,6 +123,7 @@ def grade_all(
                     tasks.append((submission.student, notebook, path, key))
     if reused:
         print(f"resuming: {reused} notebooks were already graded ({journal.path})")
+    threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(tasks))))  # notebooks graded side by side share the cores
     zygotes = queue.Queue()
     for _ in range(min(max(1, jobs), len(tasks))):
         zygotes.put(Zygote())
@@ -122,7 +131,7 @@ def grade_all(
     def grade(path: Path, notebook: str) -> Outcome:
         zygote = zygotes.get()
         try:
-            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, hidden)
+            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, hidden, threads)
         finally:
             zygotes.put(zygote)
 
