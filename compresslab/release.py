@@ -68,7 +68,10 @@ def fill_answers(student: nbformat.NotebookNode, solved: nbformat.NotebookNode, 
     A stub cell is matched to the solved cell with the same first line (its ``def``/``class`` line).
     limit: fill only the first ``limit`` stub cells (``None``: all).
     """
-    by_first_line = {c.source.split("\n", 1)[0]: reference_code(c.source) for c in solved.cells if c.cell_type == "code"}
+    by_first_line: dict[str, list[str]] = {}
+    for cell in solved.cells:
+        if cell.cell_type == "code":
+            by_first_line.setdefault(cell.source.split("\n", 1)[0], []).append(reference_code(cell.source))
     filled = nbformat.reads(nbformat.writes(student), as_version=4)
     done = 0
     for cell in filled.cells:
@@ -76,7 +79,12 @@ def fill_answers(student: nbformat.NotebookNode, solved: nbformat.NotebookNode, 
             continue
         if limit is not None and done >= limit:
             break
-        cell.source = by_first_line[cell.source.split("\n", 1)[0]]
+        first_line = cell.source.split("\n", 1)[0]
+        matches = by_first_line.get(first_line, [])
+        if len(matches) != 1:
+            raise ValueError(f"the answer cell starting {first_line!r} matches {len(matches)} cells of the master; "
+                             "give each answer cell a unique first line (its def/class line)")
+        cell.source = matches[0]
         done += 1
     return filled
 

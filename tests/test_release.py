@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from compresslab.grading.autograders import questions
-from compresslab.release import STUB_MARKER, release_files, stale_files
+from compresslab.release import STUB_MARKER, fill_answers, release_files, stale_files
 
 from conftest import NOTEBOOKS, ROOT
 
@@ -63,3 +63,12 @@ def test_reference_example_fills_every_stub(name):
     blank = (ROOT / "data" / "examples" / "blank" / f"{name}.ipynb").read_bytes()
     assert STUB_MARKER not in "".join(c.source for c in nbformat.reads(reference, as_version=4).cells if c.cell_type == "code")
     assert blank == (ROOT / "assignment" / f"{name}.ipynb").read_bytes()
+
+
+def test_answer_cells_must_have_unique_first_lines():
+    stub = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"def f(x):\n    {STUB_MARKER}\n    raise NotImplementedError()")])
+    one = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("def f(x):\n    return x")])
+    assert fill_answers(stub, one).cells[0].source == "def f(x):\n    return x"
+    two = nbformat.v4.new_notebook(cells=one.cells + [nbformat.v4.new_code_cell("def f(x):\n    return 2 * x")])
+    with pytest.raises(ValueError, match="matches 2 cells of the master"):
+        fill_answers(stub, two)
