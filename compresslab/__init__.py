@@ -10,6 +10,18 @@ One module per job:
 - ``compresslab.profiling``   parameters, size at a bit width, MACs (torchprofile), latency
 - ``compresslab.plots``       histograms and comparison plots (matplotlib)
 - ``compresslab.checkpoints`` the shipped fp32 checkpoints: load, and rebuild deterministically
+- ``compresslab.stats``       value ranges of tensors and recorded activations
+- ``compresslab.checks``      the public checks' assertions, with messages in the student's terms
+- ``compresslab.int8_helpers``, ``pruning_helpers``, ``quantization_helpers``, ``sawb_helpers``
+                              the heavy lifting of one notebook each (int8_cnn, pruning,
+                              kmeans_linear, sawb_qat); ``sawb_derivation`` derives SAWB coefficients
+- ``compresslab.fixtures``    the hidden tests' fixed inputs and expected outputs (``make fixtures``)
+- ``compresslab.notebooks``   execute a notebook (nbclient)
+- ``compresslab.release``     the student release, examples and autograder zips (``make release``)
+- ``compresslab.bundle``      the student's zip: notebook, the library modules it imports, its data
+- ``compresslab.grading``     ``make grade`` (see its package docstring)
+- ``compresslab.mutation``    grading catalogued wrong implementations (``make mutation``)
+- ``compresslab.bench``       ``make bench``
 """
 
 __version__ = "0.1.0"
