@@ -46,6 +46,7 @@ class Result:
     score: float
     possible: float
     caught_by: list[str] = field(default_factory=list)  # failing test cases, e.g. "q2 - 3"
+    messages: list[str] = field(default_factory=list)  # what the grader told the student, one entry per distinct reason
 
     @property
     def caught(self) -> bool:
@@ -96,7 +97,8 @@ def run(notebook: str, mutants: list[Mutant], jobs: int = os.cpu_count() or 1) -
     for submission, mutant in zip(submissions, mutants):
         graded = outcomes[(submission.student, notebook)].questions or {}
         caught_by = [case for q in graded.values() for failure in q["failures"] for case in failure.split(":", 1)[0].split(", ")]
-        results.append(Result(mutant, sum(q["score"] for q in graded.values()), sum(q["possible"] for q in graded.values()), caught_by))
+        messages = [failure for q in graded.values() for failure in q["failures"]]
+        results.append(Result(mutant, sum(q["score"] for q in graded.values()), sum(q["possible"] for q in graded.values()), caught_by, messages))
     return results
 
 

@@ -1,6 +1,8 @@
 """Every catalogued wrong implementation loses points through the real grading path; partial credit
 is graded (an edge-case slip loses less than a wholesale error); the README's table is generated."""
 
+import re
+
 import pytest
 
 from compresslab import mutation
@@ -34,3 +36,16 @@ def test_an_edge_case_slip_loses_less_than_a_wholesale_error(results):
 def test_readme_mutation_table_is_generated(results):
     readme = (ROOT / "README.md").read_text()
     assert readme == mutation.readme_with_table(readme, mutation.table(results)), "run `make mutation` and commit README.md"
+
+
+def test_messages_tell_the_student_what_is_wrong(results):
+    """The failure message a wrong answer gets names the quantity, and shows values or the shape it got and expected."""
+    by_description = {r.mutant.description: r for r in results["int8_cnn"]}
+
+    def said(description):
+        return " | ".join(by_description[description].messages)
+
+    assert re.search(r"quantized weights of .*values differ.*got -?\d+ expected -?\d+", said("floor instead of round"))
+    assert re.search(r"weight scale \(expected 127 / max\|w\|\).*got [\d.]+ expected [\d.]+", said("max instead of max-abs: negative extremes overflow"))
+    assert re.search(r"fc1\.activations: expected shape \(\d+,\), got .* of shape \(\d+,\)", said("overwrites instead of appending (keeps only the last batch)"))
+    assert re.search(r"quantized bias .*got 127 expected \d{3}", said("clamps the int32 bias to the int8 range (seed 001's slip)"))
