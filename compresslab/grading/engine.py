@@ -31,9 +31,12 @@ from pathlib import Path
 
 from . import sandbox
 
-PRELOAD = ("numpy", "torch", "torchvision", "matplotlib.pyplot", "sklearn.datasets", "nbformat", "otter", "otter.test_files",
-           "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data", "compresslab.models",
-           "compresslab.plots", "compresslab.training")
+PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.quantization.observer", "matplotlib.pyplot",
+           "sklearn.datasets", "sklearn.model_selection", "sklearn.cluster", "nbformat", "otter", "otter.test_files",
+           "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data",
+           "compresslab.fixtures", "compresslab.models", "compresslab.plots", "compresslab.profiling", "compresslab.stats",
+           "compresslab.training", "compresslab.int8_helpers", "compresslab.pruning_helpers", "compresslab.quantization_helpers",
+           "compresslab.sawb_helpers")
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
 PROCESS_ERRORS = ("BlockingIOError",)  # fork() refused: the process limit was reached
 
