@@ -4,6 +4,8 @@ A catalog ``tests/mutants/<notebook>.py`` defines ``MUTANTS``, a list of ``Mutan
 students make, written as text edits of one reference answer cell. The runner puts each mutant
 into the reference submission (replacing that cell, as a student's submission would), grades it
 through the real grading path (the engine, in grading mode) and records which test cases caught it.
+To keep this fast, a mutant is graded on the questions whose tests name its function or class;
+only one that keeps full marks there is graded on every question before it counts as surviving.
 
 ``python -m compresslab.mutation`` (``make mutation``) grades every catalog, writes
 ``mutation-results.md`` and refreshes the generated table in the README; given notebook names,
@@ -15,7 +17,9 @@ import importlib.util
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -43,7 +47,7 @@ class Mutant:
 @dataclass
 class Result:
     mutant: Mutant
-    score: float
+    score: float  # over the questions it was graded on (those that test its function)
     possible: float
     caught_by: list[str] = field(default_factory=list)  # failing test cases, e.g. "q2 - 3"
     messages: list[str] = field(default_factory=list)  # what the grader told the student, one entry per distinct reason
@@ -79,11 +83,38 @@ def mutate(reference: nbformat.NotebookNode, mutant: Mutant) -> nbformat.Noteboo
     return nb
 
 
+def defined_name(mutant: Mutant) -> str:
+    """The function or class the mutant's cell defines (``def f(...)`` -> ``f``)."""
+    match = re.match(r"\s*(?:def|class)\s+(\w+)", mutant.cell)
+    if not match:
+        raise ValueError(f"mutant {mutant.description!r}: its cell {mutant.cell!r} is not a def or class line")
+    return match.group(1)
+
+
+def testing_questions(autograder: Path) -> dict[str, str]:
+    """Question name -> the source of its test file, from an Otter autograder zip."""
+    with zipfile.ZipFile(autograder) as archive:
+        return {Path(n).stem: archive.read(n).decode() for n in archive.namelist() if n.startswith("tests/") and n.endswith(".py")}
+
+
+def questions_using(name: str, tests: dict[str, str]) -> frozenset[str] | None:
+    """Questions whose tests mention ``name`` (``None``: no test names it, so all run)."""
+    found = frozenset(q for q, source in tests.items() if re.search(rf"\b{re.escape(name)}\b", source))
+    return found or None
+
+
 def run(notebook: str, mutants: list[Mutant], jobs: int = os.cpu_count() or 1) -> list[Result]:
-    """Grade every mutant of ``notebook`` as one batch of submissions (one per mutant), ``jobs`` at a time."""
+    """Grade every mutant of ``notebook`` as one batch of submissions (one per mutant), ``jobs`` at a time.
+
+    Each mutant is graded first with only the questions whose tests name its function or class
+    (fast); a mutant that keeps full marks there is graded again with every test, so a survivor is
+    always a full grading's verdict.
+    """
     reference = nbformat.read(ROOT / "data" / "examples" / "reference" / f"{notebook}.ipynb", as_version=4)
     skip = {notebook: grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / f"{notebook}.ipynb", as_version=4))}
     autograder = ROOT / "autograder" / f"{notebook}-autograder.zip"
+    tests = testing_questions(autograder)
+    limits = Limits(notebook_seconds=600, cell_seconds=300)
     with tempfile.TemporaryDirectory() as scratch:
         submissions = []
         for index, mutant in enumerate(mutants):
@@ -91,15 +122,24 @@ def run(notebook: str, mutants: list[Mutant], jobs: int = os.cpu_count() or 1) -
             path.parent.mkdir()
             nbformat.write(mutate(reference, mutant), path)
             submissions.append(Submission(path.parent.name, path.parent, {notebook: path}))
-        limits = Limits(notebook_seconds=600, cell_seconds=300)
-        _, outcomes = grade_all(submissions, {notebook: autograder}, {notebook: questions(autograder)}, jobs, limits, skip, progress=False)
-    results = []
-    for submission, mutant in zip(submissions, mutants):
-        graded = outcomes[(submission.student, notebook)].questions or {}
-        caught_by = [case for q in graded.values() for failure in q["failures"] for case in failure.split(":", 1)[0].split(", ")]
-        messages = [failure for q in graded.values() for failure in q["failures"]]
-        results.append(Result(mutant, sum(q["score"] for q in graded.values()), sum(q["possible"] for q in graded.values()), caught_by, messages))
+        only = {s.student: q for s, m in zip(submissions, mutants) if (q := questions_using(defined_name(m), tests)) is not None}
+        grade = partial(grade_all, autograders={notebook: autograder}, questions={notebook: questions(autograder)}, jobs=jobs,
+                        limits=limits, skip=skip, progress=False)
+        _, outcomes = grade(submissions, only=only)
+        results = [_result(mutant, outcomes[(s.student, notebook)]) for s, mutant in zip(submissions, mutants)]
+        again = [i for i, r in enumerate(results) if not r.caught and submissions[i].student in only]
+        if again:
+            _, outcomes = grade([submissions[i] for i in again])
+            for i in again:
+                results[i] = _result(mutants[i], outcomes[(submissions[i].student, notebook)])
     return results
+
+
+def _result(mutant: Mutant, outcome) -> Result:
+    graded = outcome.questions or {}
+    caught_by = [case for q in graded.values() for failure in q["failures"] for case in failure.split(":", 1)[0].split(", ")]
+    messages = [failure for q in graded.values() for failure in q["failures"]]
+    return Result(mutant, sum(q["score"] for q in graded.values()), sum(q["possible"] for q in graded.values()), caught_by, messages)
 
 
 def table(results: dict[str, list[Result]]) -> str:

@@ -57,6 +57,7 @@ class Task:
     limits: Limits
     hidden: tuple[str, ...] = ()  # folders hidden from student code besides sandbox.SECRET_PATHS (when root)
     threads: int = 0  # torch threads in the child (0: torch's default); notebooks graded side by side share the cores
+    questions: frozenset[str] | None = None  # run only these questions' tests (None: all)
 
 
 class Zygote:
@@ -129,7 +130,8 @@ def _tests_payload(task: Task) -> bytes:
     from ..fixtures import fixture_path
 
     with zipfile.ZipFile(task.autograder) as archive:
-        tests = {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")}
+        tests = {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")
+                 and (task.questions is None or Path(name).stem in task.questions)}
     notebook = Path(task.autograder).name.removesuffix("-autograder.zip")
     fixtures = fixture_path(notebook)
     return pickle.dumps({"tests": tests, "notebook": notebook, "fixtures": fixtures.read_bytes() if fixtures.is_file() else None})

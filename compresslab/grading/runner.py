@@ -51,6 +51,7 @@ def grade_notebook(
     zygote: Zygote | None = None,
     hidden: tuple[str, ...] = (),
     threads: int = 0,
+    only: frozenset[str] | None = None,
 ) -> Outcome:
     """Grade one notebook (a private copy) with the engine; never raises.
 
@@ -58,6 +59,7 @@ def grade_notebook(
     zygote: a running ``Zygote`` to reuse (default: start one for this notebook).
     hidden: folders student code must not see (the submissions and output folders), besides the grader's own secrets.
     threads: torch threads for the notebook (0: torch's default, all cores).
+    only: run only these questions' tests (``None``: all); the others are absent from the outcome.
     """
     try:
         nbformat.validate(nbformat.read(notebook, as_version=4))
@@ -66,7 +68,7 @@ def grade_notebook(
     own = zygote is None
     zygote = zygote or Zygote()
     try:
-        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits, hidden, threads))
+        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits, hidden, threads, only))
     finally:
         if own:
             zygote.close()
@@ -97,6 +99,7 @@ def grade_all(
     progress: bool = True,
     journal: Journal | None = None,
     hidden: tuple[str, ...] = (),
+    only: dict[str, frozenset[str]] | None = None,
 ) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
     """Rows for every student and notebook, and the outcome of each (student, notebook).
 
@@ -104,6 +107,7 @@ def grade_all(
     journal: where each finished outcome is recorded at once; outcomes it already holds for the same
     submission, autograder, mode and limits are reused instead of graded again (a resumed batch).
     hidden: folders student code must not see (see ``grade_notebook``).
+    only: per student, the questions whose tests run (mutation testing); everyone else gets all tests.
     """
     skip = skip or {}
     tasks, outcomes, reused = [], {}, 0
@@ -128,15 +132,16 @@ def grade_all(
     for _ in range(min(max(1, jobs), len(tasks))):
         zygotes.put(Zygote())
 
-    def grade(path: Path, notebook: str) -> Outcome:
+    def grade(path: Path, notebook: str, student: str) -> Outcome:
         zygote = zygotes.get()
         try:
-            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, hidden, threads)
+            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, hidden, threads,
+                                  (only or {}).get(student))
         finally:
             zygotes.put(zygote)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade, path, notebook): (student, notebook, key) for student, notebook, path, key in tasks}
+        futures = {pool.submit(grade, path, notebook, student): (student, notebook, key) for student, notebook, path, key in tasks}
         for future in tqdm(as_completed(futures), desc="grading", unit="notebook", total=len(futures), disable=not progress):
             student, notebook, key = futures[future]
             outcomes[(student, notebook)] = future.result()
