@@ -83,12 +83,10 @@ def mutate(reference: nbformat.NotebookNode, mutant: Mutant) -> nbformat.Noteboo
     return nb
 
 
-def defined_name(mutant: Mutant) -> str:
-    """The function or class the mutant's cell defines (``def f(...)`` -> ``f``)."""
-    match = re.match(r"\s*(?:def|class)\s+(\w+)", mutant.cell)
-    if not match:
-        raise ValueError(f"mutant {mutant.description!r}: its cell {mutant.cell!r} is not a def or class line")
-    return match.group(1)
+def defined_name(mutant: Mutant) -> str | None:
+    """The name the mutant's cell defines (``def f(...)``, ``class C``, ``x = ...``), or ``None``."""
+    match = re.match(r"\s*(?:(?:def|class)\s+(\w+)|(\w+)\s*(?::[^=]*)?=)", mutant.cell)
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def testing_questions(autograder: Path) -> dict[str, str]:
@@ -97,9 +95,10 @@ def testing_questions(autograder: Path) -> dict[str, str]:
         return {Path(n).stem: archive.read(n).decode() for n in archive.namelist() if n.startswith("tests/") and n.endswith(".py")}
 
 
-def questions_using(name: str, tests: dict[str, str]) -> frozenset[str] | None:
-    """Questions whose tests mention ``name`` (``None``: no test names it, so all run)."""
-    found = frozenset(q for q, source in tests.items() if re.search(rf"\b{re.escape(name)}\b", source))
+def questions_using(mutant: Mutant, tests: dict[str, str]) -> frozenset[str] | None:
+    """Questions whose tests name the mutant's function (or its class) or what its cell defines; ``None``: all."""
+    names = {mutant.function.split(".")[0], defined_name(mutant)} - {None}
+    found = frozenset(q for q, source in tests.items() for name in names if re.search(rf"\b{re.escape(name)}\b", source))
     return found or None
 
 
@@ -122,7 +121,7 @@ def run(notebook: str, mutants: list[Mutant], jobs: int = os.cpu_count() or 1) -
             path.parent.mkdir()
             nbformat.write(mutate(reference, mutant), path)
             submissions.append(Submission(path.parent.name, path.parent, {notebook: path}))
-        only = {s.student: q for s, m in zip(submissions, mutants) if (q := questions_using(defined_name(m), tests)) is not None}
+        only = {s.student: q for s, m in zip(submissions, mutants) if (q := questions_using(m, tests)) is not None}
         grade = partial(grade_all, autograders={notebook: autograder}, questions={notebook: questions(autograder)}, jobs=jobs,
                         limits=limits, skip=skip, progress=False)
         _, outcomes = grade(submissions, only=only)
