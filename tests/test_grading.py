@@ -28,6 +28,7 @@ def graded(tmp_path_factory):
     submissions = tmp_path_factory.mktemp("submissions")
     for example in ("reference", "blank", "partial"):
         shutil.copytree(EXAMPLES / example, submissions / example)
+    shutil.copytree(EXAMPLES / "reference", submissions / "reference_again")  # graded twice: must score the same
     # Packaging cases use only the quickest notebook (FIRST); they test finding files, not grading again.
     with zipfile.ZipFile(submissions / "zipped.zip", "w") as archive:  # an export zip with the notebook one folder down
         archive.write(EXAMPLES / "reference" / f"{FIRST}.ipynb", f"export/{FIRST}.ipynb")
@@ -64,13 +65,19 @@ def test_scores_csv_has_the_design_columns_and_one_row_per_question(graded):
     assert list(rows[0]) == SCORE_COLUMNS
     keys = [(r["student"], r["notebook"], r["question"]) for r in rows]
     per_student = sum(len(questions(ROOT / "autograder" / f"{n}-autograder.zip")) for n in RELEASED)
-    assert len(keys) == len(set(keys)) == 8 * per_student
+    assert len(keys) == len(set(keys)) == 9 * per_student
 
 
 def test_reference_earns_full_marks(graded):
     rows = _rows(graded, "reference")
     assert all(r["status"] == "graded" and float(r["score"]) == float(r["possible"]) for r in rows), rows
     assert float(graded[1]["reference"]["total"]) == _possible()
+
+
+def test_the_same_submission_graded_twice_gets_the_same_scores(graded):
+    first = [(r["notebook"], r["question"], r["score"], r["message"]) for r in _rows(graded, "reference")]
+    again = [(r["notebook"], r["question"], r["score"], r["message"]) for r in _rows(graded, "reference_again")]
+    assert first == again and len(first) == sum(len(questions(ROOT / "autograder" / f"{n}-autograder.zip")) for n in RELEASED)
 
 
 def test_blank_release_earns_zero_with_a_reason(graded):
