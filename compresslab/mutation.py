@@ -66,6 +66,17 @@ def catalog(notebook: str) -> list[Mutant]:
     return module.MUTANTS
 
 
+def sample(mutants: list[Mutant], per_function: int, always: frozenset[str] = frozenset()) -> list[Mutant]:
+    """The first ``per_function`` mutants of each function, plus those whose description is in ``always`` (catalog order)."""
+    taken: dict[str, int] = {}
+    chosen = []
+    for mutant in mutants:
+        if taken.get(mutant.function, 0) < per_function or mutant.description in always:
+            chosen.append(mutant)
+            taken[mutant.function] = taken.get(mutant.function, 0) + 1
+    return chosen
+
+
 def catalogued_notebooks() -> list[str]:
     return sorted(p.stem for p in CATALOG_DIR.glob("*.py") if not p.name.startswith("_"))
 
@@ -97,7 +108,7 @@ def testing_questions(autograder: Path) -> dict[str, str]:
 
 def questions_using(mutant: Mutant, tests: dict[str, str]) -> frozenset[str] | None:
     """Questions whose tests name the mutant's function (or its class) or what its cell defines; ``None``: all."""
-    names = {mutant.function.split(".")[0], defined_name(mutant)} - {None}
+    names = {part.split(".")[0] for part in mutant.function.split(", ")} | {defined_name(mutant)} - {None}
     found = frozenset(q for q, source in tests.items() for name in names if re.search(rf"\b{re.escape(name)}\b", source))
     return found or None
 
