@@ -42,6 +42,7 @@ def _linear_quantize(ns: dict, g: torch.Generator) -> list:
         (torch.relu(torch.randn(64, generator=g)), 0.02, 0.0, 5, False),  # post-ReLU values, top clipped
         (torch.arange(-9, 10, dtype=torch.float32) * 0.125, 0.25, 0.0, 3, True),  # exact halves: round half to even
         (torch.randn(30, generator=g).double() * 3, 0.5, 1.0, 6, False),  # float64 input keeps its dtype
+        (torch.arange(-9, 10, dtype=torch.float32) * 0.125, 0.25, 1.0, 4, True),  # halves, odd zero point: round(x / s - z) != round(x / s) - z
     ]
     for x, scale, zero_point, bits, signed in specs:
         out = ns["linear_quantize"](x.clone(), scale, zero_point, bits, signed)

@@ -3,12 +3,10 @@
 Convention (seed 003): x_int = clip(round(x / s) - z; L, U), x_hat = s * (x_int + z).
 
 Equivalent mutants are left out, with the reason:
-- ``linear_quantize``: subtracting the zero point before rounding, round(x / s - z): the zero point is a
-  whole number, so round(x / s - z) = round(x / s) - z for every x.
-- ``get_scale``: the MSE search with the summed squared error instead of the mean (same argmin), or
-  with ``<=`` instead of ``<`` when comparing candidates (largest k on ties): the squared error of two
-  different scales ties exactly only for degenerate inputs (for the all-equal-magnitude tensors both
-  searches return the same k), none of which a scale could be graded on.
+- ``get_scale``: the MSE search with the summed squared error instead of the mean (same argmin). With
+  ``<=`` instead of ``<`` (the largest k on ties) it differs only when two candidate scales give exactly
+  the same float error, which no graded input (nor any realistic data: the error is not flat in s for a
+  tensor with a nonzero value) produces, so it is left out as equivalent in practice.
 - ``quantized_conv2d_function``: ``bias.view(-1, 1, 1)`` or ``bias[:, None, None]`` instead of
   ``bias.view(1, -1, 1, 1)`` (the same broadcast).
 - ``greedy_bitwidth_path``: the score's numerator and denominator both negated, or sizes in bytes
@@ -41,6 +39,8 @@ MUTANTS = [
     Mutant("linear_quantize", "round half away from zero instead of half to even", LQ,
            ((LQ_ROUND, "torch.sign(input / scale) * torch.floor((input / scale).abs() + 0.5) - zero_point"),)),
     Mutant("linear_quantize", "+ z instead of - z", LQ, ((LQ_ROUND, "torch.round(input / scale) + zero_point"),)),
+    Mutant("linear_quantize", "subtracts z before rounding: round(x / s - z) (differs at halves when z is odd)", LQ,
+           ((LQ_ROUND, "torch.round(input / scale - zero_point)"),)),
     Mutant("linear_quantize", "missing clip", LQ, (("torch.clamp(torch.round(input / scale) - zero_point, low, high)", "torch.round(input / scale) - zero_point"),)),
     Mutant("linear_quantize", "signed range off by one: U = 2**(b-1) instead of 2**(b-1) - 1", LQ,
            ((LQ_RANGE, "low, high = (-(2 ** (N_bits - 1)), 2 ** (N_bits - 1)) if signed else (0, 2**N_bits - 1)"),)),
