@@ -136,17 +136,25 @@ def run(notebook: str, mutants: list[Mutant], jobs: int = os.cpu_count() or 1) -
         grade = partial(grade_all, autograders={notebook: autograder}, questions={notebook: questions(autograder)}, jobs=jobs,
                         limits=limits, skip=skip, progress=False)
         _, outcomes = grade(submissions, only=only)
-        results = [_result(mutant, outcomes[(s.student, notebook)]) for s, mutant in zip(submissions, mutants)]
+        points = {q.name: q.points for q in questions(autograder)}
+
+        def possible(student: str) -> float:
+            return sum(p for q, p in points.items() if student not in only or q in only[student])
+
+        results = [_result(mutant, outcomes[(s.student, notebook)], possible(s.student)) for s, mutant in zip(submissions, mutants)]
         again = [i for i, r in enumerate(results) if not r.caught and submissions[i].student in only]
         if again:
             _, outcomes = grade([submissions[i] for i in again])
             for i in again:
-                results[i] = _result(mutants[i], outcomes[(submissions[i].student, notebook)])
+                results[i] = _result(mutants[i], outcomes[(submissions[i].student, notebook)], sum(points.values()))
     return results
 
 
-def _result(mutant: Mutant, outcome) -> Result:
-    graded = outcome.questions or {}
+def _result(mutant: Mutant, outcome, possible: float) -> Result:
+    """A mutant's result; a notebook that could not be graded (crashed, timed out) scores 0 of ``possible``, as a student would."""
+    if outcome.questions is None:
+        return Result(mutant, 0.0, possible, [outcome.status], [outcome.message])
+    graded = outcome.questions
     caught_by = [case for q in graded.values() for failure in q["failures"] for case in failure.split(":", 1)[0].split(", ")]
     messages = [failure for q in graded.values() for failure in q["failures"]]
     return Result(mutant, sum(q["score"] for q in graded.values()), sum(q["possible"] for q in graded.values()), caught_by, messages)
