@@ -108,8 +108,7 @@ def _grade_in_child(task: Task, uid: int) -> dict:
     tests_r, tests_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        for fd in (progress_r, result_r, tests_w):
-            os.close(fd)
+        _close_all_but(progress_w, result_w, tests_r)  # nothing else inherited, e.g. the zygote's own connection
         try:
             _child_main(task, workdir, uid, progress_w, result_w, tests_r)
         finally:
@@ -123,6 +122,16 @@ def _grade_in_child(task: Task, uid: int) -> dict:
     outcome["seconds"] = time.monotonic() - start
     outcome["cpu"] = _children_cpu() - cpu_start
     return outcome
+
+
+def _close_all_but(*keep: int) -> None:
+    """Close every inherited file descriptor above stderr except ``keep``."""
+    for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the descriptor listdir itself used
 
 
 def _tests_payload(task: Task) -> bytes:
