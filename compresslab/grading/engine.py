@@ -2,14 +2,17 @@
 
 ``make grade`` starts ``JOBS`` *zygotes*: single-threaded processes that import the heavy
 libraries (torch, numpy, matplotlib, otter, compresslab) once. For each notebook a zygote forks a
-child that executes the notebook's code cells in order (plain ``exec``, IPython syntax
-transformed, magics and shell lines ignored), skipping the release's time-only cells, then runs
-the autograder zip's Otter test files against the notebook's globals, exactly as ``otter run``
-scores them. The zygote watches the child: a cell that runs longer than ``cell_seconds`` or a
-notebook longer than ``notebook_seconds`` is killed (status ``timeout``), a child that dies
-without reporting is ``crashed``, and ``memory_bytes`` bounds the child's address space (a cell
-that exceeds it fails with a memory error, status ``memory``). The child runs in its own
-process group, which is killed afterwards, so nothing it started outlives it.
+child, confined by ``sandbox`` (limits; as root its own uid, a scratch folder, the secrets hidden,
+no network), that executes the notebook's code cells in order (plain ``exec``, IPython syntax
+transformed, magics and shell lines ignored), skipping the release's time-only cells. Only then
+does the zygote hand it the autograder's Otter test files and the fixture file through a pipe;
+the child undoes library patches made by the cells (``patches``), runs the tests against the
+notebook's globals, exactly as ``otter run`` scores them, and reports one JSON line. The zygote
+watches the child: a cell that runs longer than ``cell_seconds`` or a notebook longer than
+``notebook_seconds`` is killed (status ``timeout``), a child that dies without reporting is
+``crashed``, ``memory_bytes`` bounds its address space (status ``memory``) and ``processes`` the
+processes and threads it may start (status ``processes``). The child runs in its own process
+group, which is killed afterwards, so nothing it started outlives it.
 
 Compared with ``otter run`` (a fresh Jupyter kernel and interpreter per notebook, about 8 s
 before the first cell runs), a forked child starts in milliseconds with everything imported.
