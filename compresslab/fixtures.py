@@ -11,6 +11,7 @@ student's outputs with it. The file is never shipped to students.
 import argparse
 import importlib
 import io
+import math
 import tempfile
 from pathlib import Path
 
@@ -64,8 +65,12 @@ def record(notebook: str, namespace: dict) -> Path:
     return path
 
 
+FLOAT_RTOL, FLOAT_ATOL = 1e-5, 1e-6  # float results of a re-run may differ in the last bits (thread count, BLAS order)
+
+
 def differences(fresh, stored, where: str = "") -> list[str]:
-    """Paths at which two fixture trees differ (tensors exactly, with dtype; floats exactly)."""
+    """Paths at which two fixture trees differ: integer and bool tensors exactly; floating tensors and
+    Python floats within ``FLOAT_RTOL``/``FLOAT_ATOL`` (a changed master moves them far more); dtypes and shapes exactly."""
     if isinstance(stored, dict):
         if not isinstance(fresh, dict) or fresh.keys() != stored.keys():
             return [f"{where or '/'}: keys differ"]
@@ -75,8 +80,11 @@ def differences(fresh, stored, where: str = "") -> list[str]:
             return [f"{where}: lengths differ"]
         return [d for i, (a, b) in enumerate(zip(fresh, stored)) for d in differences(a, b, f"{where}[{i}]")]
     if isinstance(stored, torch.Tensor):
-        same = isinstance(fresh, torch.Tensor) and fresh.dtype == stored.dtype and fresh.shape == stored.shape and torch.equal(fresh, stored)
+        same = isinstance(fresh, torch.Tensor) and fresh.dtype == stored.dtype and fresh.shape == stored.shape and (
+            torch.allclose(fresh, stored, rtol=FLOAT_RTOL, atol=FLOAT_ATOL) if stored.is_floating_point() else torch.equal(fresh, stored))
         return [] if same else [f"{where}: tensors differ"]
+    if isinstance(stored, float) and isinstance(fresh, float):
+        return [] if math.isclose(fresh, stored, rel_tol=FLOAT_RTOL, abs_tol=FLOAT_ATOL) else [f"{where}: {fresh!r} != {stored!r}"]
     return [] if fresh == stored else [f"{where}: {fresh!r} != {stored!r}"]
 
 

@@ -530,3 +530,16 @@ def test_get_fp32_model_elsewhere_trains_a_fresh_model_for_the_given_epochs():
     model = get_fp32_model("net", loaders, epochs=2, device=CPU)
 
     assert all(torch.equal(v, expected.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_fixture_differences_exact_for_integers_tolerant_for_last_float_bits():
+    import torch
+
+    from compresslab.fixtures import FLOAT_RTOL, differences
+
+    floats = torch.tensor([1.0, -2.0, 3.0])
+    assert differences({"f": floats * (1 + FLOAT_RTOL / 10)}, {"f": floats}) == []
+    assert differences({"f": floats * 1.001}, {"f": floats}) == ["/f: tensors differ"]
+    assert differences({"i": torch.tensor([1, 2])}, {"i": torch.tensor([1, 3])}) == ["/i: tensors differ"]
+    assert differences({"i": torch.tensor([1, 2], dtype=torch.int32)}, {"i": torch.tensor([1, 2])}) == ["/i: tensors differ"]
+    assert differences({"s": 0.5}, {"s": 0.5 + 1e-3}) == ["/s: 0.5 != 0.501"]
