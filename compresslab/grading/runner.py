@@ -72,7 +72,8 @@ def grade_notebook(
     finally:
         if own:
             zygote.close()
-    return Outcome(result["status"], result["message"], result.get("questions"), result["seconds"], result.get("skipped", 0), result.get("busy", 0.0), result.get("cpu", 0.0))
+    return Outcome(result["status"], result["message"], result.get("questions"), seconds=result["seconds"],
+                   busy=result.get("busy", 0.0), cpu=result.get("cpu", 0.0), skipped=result.get("skipped", 0))
 
 
 def rows_for(student: str, notebook: str, questions: list[Question], outcome: Outcome) -> list[Row]:
