@@ -124,6 +124,8 @@ def run(notebook: str, mutants: list[Mutant], jobs: int = os.cpu_count() or 1) -
     skip = {notebook: grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / f"{notebook}.ipynb", as_version=4))}
     autograder = ROOT / "autograder" / f"{notebook}-autograder.zip"
     tests = testing_questions(autograder)
+    graded_questions = questions(autograder)
+    points = {q.name: q.points for q in graded_questions}
     limits = Limits(notebook_seconds=600, cell_seconds=300)
     with tempfile.TemporaryDirectory() as scratch:
         submissions = []
@@ -133,10 +135,9 @@ def run(notebook: str, mutants: list[Mutant], jobs: int = os.cpu_count() or 1) -
             nbformat.write(mutate(reference, mutant), path)
             submissions.append(Submission(path.parent.name, path.parent, {notebook: path}))
         only = {s.student: q for s, m in zip(submissions, mutants) if (q := questions_using(m, tests)) is not None}
-        grade = partial(grade_all, autograders={notebook: autograder}, questions={notebook: questions(autograder)}, jobs=jobs,
+        grade = partial(grade_all, autograders={notebook: autograder}, questions={notebook: graded_questions}, jobs=jobs,
                         limits=limits, skip=skip, progress=False)
         _, outcomes = grade(submissions, only=only)
-        points = {q.name: q.points for q in questions(autograder)}
 
         def possible(student: str) -> float:
             return sum(p for q, p in points.items() if student not in only or q in only[student])
