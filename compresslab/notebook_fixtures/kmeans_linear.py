@@ -4,16 +4,20 @@ Every input differs from the public tests'. Integer outputs are compared exactly
 tests, so the inputs are drawn such that no value lands within ``TIE_MARGIN`` of a rounding
 boundary (x.5): a correct answer that orders its float operations differently (``x / S`` vs
 ``x * (1 / S)``, ``acc * S_in * S_w / S_out`` vs ``acc * (S_in * S_w / S_out)``) rounds the same way.
-k-means codebooks are not stored (the clustering is checked by its properties and against
-scikit-learn in the test itself); only inputs are.
+k-means codebooks of the hidden tensors are not stored (the clustering is checked by its properties
+and against scikit-learn in the test itself); only inputs are. The bounded QAT check stores the
+reference's centroids after ``bounded_qat`` of the shipped VGG and its logits on the first test images.
 """
 
 import torch
 import torch.nn.functional as F
 
+from ..checkpoints import load_pretrained
+from ..data import load_dataset
 from ..fixtures import SEED
-from ..quantization_helpers import Codebook
+from ..quantization_helpers import Codebook, bounded_qat, torch_threads
 
+QAT_LOGIT_IMAGES = 64  # test images whose logits after the bounded QAT run are stored
 TIE_MARGIN = 1e-3  # minimum distance of every pre-rounding value (in quantization steps) from x.5
 
 
@@ -213,7 +217,20 @@ def build(ns: dict) -> dict:
         if _far_from_ties(images.double() * 128):
             break
     out["extra_preprocess"] = {"input": images, "output": ns["extra_preprocess"](images.clone())}
+    out["qat"] = _bounded_qat_case(ns)
     return out
+
+
+def _bounded_qat_case(ns: dict) -> dict:
+    """The reference's 2-bit centroids after ``bounded_qat`` of the shipped VGG, and its logits on the first test images."""
+    cpu = torch.device("cpu")
+    digits = load_dataset("digits")
+    model = load_pretrained("vgg", cpu)
+    with torch_threads(1):
+        quantizer = bounded_qat(model, digits.train, ns["k_means_quantize"], ns["update_codebook"], device=cpu)
+        with torch.no_grad():
+            logits = model(digits.test.dataset.tensors[0][:QAT_LOGIT_IMAGES])
+    return {"centroids": {name: codebook.centroids.clone() for name, codebook in quantizer.codebook.items()}, "logits": logits}
 
 
 def _clamping_layers(ns: dict) -> dict:

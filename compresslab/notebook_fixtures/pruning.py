@@ -2,9 +2,12 @@
 
 import torch
 
+from ..checkpoints import load_pretrained, normalization_of
+from ..data import load_dataset
 from ..fixtures import SEED
 from ..models import VGG
-from ..pruning_helpers import prunable_weights, randomize_batchnorm, state_dict_copy
+from ..pruning_helpers import (CHANNEL_PRUNE_RATIO, GRADED_LOGIT_IMAGES, bounded_fine_tune_logits, prunable_weights, randomize_batchnorm,
+                               state_dict_copy)
 
 PRUNER_WIDTH = 1 / 32  # VGG with 2..16 channels: small fixture, every layer kind present
 CHANNEL_WIDTH = 1 / 16  # VGG with 4..32 channels: enough channels for varied prune ratios
@@ -74,4 +77,11 @@ def build(ns: dict) -> dict:
     model = seeded_vgg(CHANNEL_WIDTH, SEED + 2)
     sorting = {"width": CHANNEL_WIDTH, "state_dict": state_dict_copy(model), "sorted": state_dict_copy(ns["apply_channel_sorting"](model))}
     return {"fine_grained_prune": fine_grained, "pruner": pruner_case, "num_channels": num_channels,
-            "channel_prune": channel_case, "importance": importance, "sorting": sorting}
+            "channel_prune": channel_case, "importance": importance, "sorting": sorting, "sorted_pruned_run": _sorted_pruned_run(ns)}
+
+
+def _sorted_pruned_run(ns: dict) -> dict:
+    """The reference's logits after ``bounded_fine_tune_logits`` of the sorted checkpoint pruned at CHANNEL_PRUNE_RATIO."""
+    digits = load_dataset("digits", normalization=normalization_of("vgg"))
+    model = ns["channel_prune"](ns["apply_channel_sorting"](load_pretrained("vgg", torch.device("cpu"))), CHANNEL_PRUNE_RATIO)
+    return {"logits": bounded_fine_tune_logits(model, digits.train, digits.test.dataset.tensors[0][:GRADED_LOGIT_IMAGES])}
