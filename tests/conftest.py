@@ -1,14 +1,31 @@
 """Shared fixtures: the released notebooks and a graded batch of example submissions."""
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
+
+from compresslab.release import reference_code
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "solution").glob("*.ipynb"))
+
+
+def reference_definitions(notebook: str, namespace: dict, first_line: str) -> dict:
+    """Execute in ``namespace`` the master's code cells (solution markers removed, test cells left out) that hold a line
+    matching the regular expression ``first_line`` (e.g. ``^(def |class )``); return the namespace. No training or plots run."""
+    nb = nbformat.read(ROOT / "solution" / f"{notebook}.ipynb", as_version=4)
+    in_tests = False
+    for cell in nb.cells:
+        if cell.cell_type == "raw":
+            in_tests = cell.source.startswith("# BEGIN TESTS") or (in_tests and not cell.source.startswith("# END TESTS"))
+        elif cell.cell_type == "code" and not in_tests and re.search(first_line, reference_code(cell.source), flags=re.M):
+            exec(reference_code(cell.source), namespace)
+    return namespace
 
 
 def run_make_grade(submissions: Path, out: Path) -> subprocess.CompletedProcess:

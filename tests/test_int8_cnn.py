@@ -10,9 +10,6 @@ The reference functions are taken from the master's definition cells (solution m
 without running its training or plotting cells.
 """
 
-import re
-
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -22,10 +19,9 @@ from torch.utils.data import DataLoader, Subset
 from compresslab.checkpoints import load_pretrained
 from compresslab.data import load_dataset
 from compresslab.int8_helpers import build_quantized_net
-from compresslab.release import reference_code
 from compresslab.training import evaluate
 
-from conftest import ROOT
+from conftest import reference_definitions
 
 CPU = torch.device("cpu")
 IMPORTS = """
@@ -44,16 +40,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*quantized tensor creation func
 @pytest.fixture(scope="module")
 def ref():
     """Namespace holding the master notebook's reference functions and classes (its definition cells, tests excluded)."""
-    nb = nbformat.read(ROOT / "solution" / "int8_cnn.ipynb", as_version=4)
     ns = {}
     exec(IMPORTS, ns)
-    in_tests = False
-    for cell in nb.cells:
-        if cell.cell_type == "raw":
-            in_tests = cell.source.startswith("# BEGIN TESTS") or (in_tests and not cell.source.startswith("# END TESTS"))
-        elif cell.cell_type == "code" and not in_tests and re.search(r"^(def |class )", reference_code(cell.source), flags=re.M):
-            exec(reference_code(cell.source), ns)
-    return ns
+    return reference_definitions("int8_cnn", ns, r"^(def |class )")
 
 
 def _torch_int(values: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:

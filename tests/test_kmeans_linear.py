@@ -6,9 +6,6 @@ The reference functions are taken from the master notebook's definition cells (s
 removed), without running its training or plotting cells.
 """
 
-import re
-
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -18,10 +15,9 @@ from torch import nn
 from compresslab import quantization_helpers as qh
 from compresslab.checkpoints import load_pretrained, pretrained_info
 from compresslab.data import load_dataset
-from compresslab.release import reference_code
 from compresslab.training import evaluate
 
-from conftest import ROOT
+from conftest import reference_definitions
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions:UserWarning")  # torch.quantize_per_* deprecation notice
@@ -30,15 +26,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*quantized tensor creation func
 @pytest.fixture(scope="module")
 def ref():
     """Namespace holding the master notebook's reference functions (its definition cells, tests excluded)."""
-    nb = nbformat.read(ROOT / "solution" / "kmeans_linear.ipynb", as_version=4)
     ns = {"torch": torch, "nn": nn, "F": F, "np": np, "Codebook": qh.Codebook, "kmeans_1d": qh.kmeans_1d}
-    in_tests = False
-    for cell in nb.cells:
-        if cell.cell_type == "raw":
-            in_tests = cell.source.startswith("# BEGIN TESTS") or (in_tests and not cell.source.startswith("# END TESTS"))
-        elif cell.cell_type == "code" and not in_tests and re.search(r"^(def |scale_choice)", reference_code(cell.source), flags=re.M):
-            exec(reference_code(cell.source), ns)
-    return ns
+    return reference_definitions("kmeans_linear", ns, r"^(def |scale_choice)")
 
 
 @pytest.fixture(scope="module")
