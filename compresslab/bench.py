@@ -1,8 +1,8 @@
 """``make bench``: how long each notebook takes to run and to grade, written to a Markdown file.
 
 Per notebook: the master executed top to bottom (nbclient), and the bundled reference and blank
-submissions graded through the real grading path in grading mode (one zygote, as ``make grade``
-runs them): wall time, CPU time, and the grader's own cost per notebook (wall time minus the time
+submissions graded through the real grading path in grading mode (one zygote, one torch thread, as
+``make grade`` runs each notebook of a class with ``JOBS`` = cores): wall time, CPU time, and the grader's own cost per notebook (wall time minus the time
 spent in the notebook's cells and the tests). Then a throughput comparison on the quickest
 notebook: ``COPIES`` copies each of the reference and the blank, graded by ``make grade``'s
 ``grade_all`` at ``JOBS`` at a time, against a sequential loop of ``otter run`` on the same files.
@@ -36,6 +36,7 @@ ROOT = PACKAGE_DIR.parent
 CLASS_SIZE = 300  # students in the projection
 COPIES = 3  # copies of the reference and of the blank in the throughput comparison
 LIMITS = Limits(notebook_seconds=3600, cell_seconds=3600)
+GRADING_THREADS = 1  # torch threads per graded notebook, as in a class batch with JOBS = cores (spinning idle threads would count as CPU)
 
 
 def _skip(name: str) -> frozenset[str]:
@@ -60,7 +61,8 @@ def bench_notebook(name: str) -> dict:
         result = {"run": time.perf_counter() - start}
     for example in ("reference", "blank"):
         with tempfile.TemporaryDirectory() as tmp:
-            result[example] = grade_notebook(_example(name, example, Path(tmp)), ROOT / "autograder" / f"{name}-autograder.zip", LIMITS, _skip(name))
+            result[example] = grade_notebook(_example(name, example, Path(tmp)), ROOT / "autograder" / f"{name}-autograder.zip", LIMITS, _skip(name),
+                                             threads=GRADING_THREADS)
     return result
 
 
@@ -94,7 +96,7 @@ def main() -> None:
         "# compresslab benchmark",
         "",
         f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}. Grading mode (time-only cells skipped), one notebook at a time unless stated.",
+        f"torch {torch.__version__}. Grading mode (time-only cells skipped), one notebook at a time with {GRADING_THREADS} torch thread unless stated.",
         "",
         "| notebook | master top to bottom, nbclient (s) | grade reference: wall (s) | CPU (s) | grader's own cost (s) | score "
         "| grade blank: wall (s) | CPU (s) | score |",

@@ -28,7 +28,7 @@ import nbformat
 
 from .grading import grading_mode
 from .grading.autograders import questions
-from .grading.engine import Limits
+from .grading.engine import Limits, Zygote
 from .grading.runner import grade_all
 from .grading.submissions import Submission
 from .paths import PACKAGE_DIR
@@ -118,25 +118,30 @@ def run(notebook: str, mutants: list[Mutant], jobs: int = os.cpu_count() or 1) -
     points = {q.name: q.points for q in graded_questions}
     code = "\n".join(c.source for c in reference.cells if c.cell_type == "code")
     plans = [rounds(questions_using(mutant, tests, code), tests) for mutant in mutants]
+    zygotes = [Zygote() for _ in range(max(1, min(jobs, len(mutants))))]  # warm for every round
     grade = partial(grade_all, autograders={notebook: autograder}, questions={notebook: graded_questions}, jobs=jobs,
-                    limits=Limits(notebook_seconds=600, cell_seconds=300), skip=skip, progress=False)
+                    limits=Limits(notebook_seconds=600, cell_seconds=300), skip=skip, progress=False, zygotes=zygotes)
     results: list[Result | None] = [None] * len(mutants)
-    with tempfile.TemporaryDirectory() as scratch:
-        submissions = []
-        for index, mutant in enumerate(mutants):
-            path = Path(scratch) / f"mutant-{index:03d}" / f"{notebook}.ipynb"
-            path.parent.mkdir()
-            nbformat.write(mutate(reference, mutant), path)
-            submissions.append(Submission(path.parent.name, path.parent, {notebook: path}))
-        pending, level = list(range(len(mutants))), 0
-        while pending:
-            only = {submissions[i].student: plans[i][level] for i in pending}
-            _, outcomes = grade([submissions[i] for i in pending], only=only)
-            for i in pending:
-                possible = sum(points[q] for q in plans[i][level])
-                results[i] = _result(mutants[i], outcomes[(submissions[i].student, notebook)], possible)
-            level += 1
-            pending = [i for i in pending if not results[i].caught and level < len(plans[i])]
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            submissions = []
+            for index, mutant in enumerate(mutants):
+                path = Path(scratch) / f"mutant-{index:03d}" / f"{notebook}.ipynb"
+                path.parent.mkdir()
+                nbformat.write(mutate(reference, mutant), path)
+                submissions.append(Submission(path.parent.name, path.parent, {notebook: path}))
+            pending, level = list(range(len(mutants))), 0
+            while pending:
+                only = {submissions[i].student: plans[i][level] for i in pending}
+                _, outcomes = grade([submissions[i] for i in pending], only=only)
+                for i in pending:
+                    possible = sum(points[q] for q in plans[i][level])
+                    results[i] = _result(mutants[i], outcomes[(submissions[i].student, notebook)], possible)
+                level += 1
+                pending = [i for i in pending if not results[i].caught and level < len(plans[i])]
+    finally:
+        for zygote in zygotes:
+            zygote.close()
     return results
 
 

@@ -101,6 +101,7 @@ def grade_all(
     journal: Journal | None = None,
     hidden: tuple[str, ...] = (),
     only: dict[str, frozenset[str]] | None = None,
+    zygotes: list[Zygote] | None = None,
 ) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
     """Rows for every student and notebook, and the outcome of each (student, notebook).
 
@@ -109,6 +110,8 @@ def grade_all(
     submission, autograder, mode and limits are reused instead of graded again (a resumed batch).
     hidden: folders student code must not see (see ``grade_notebook``).
     only: per student, the questions whose tests run (mutation testing); everyone else gets all tests.
+    zygotes: warm graders to use and leave running (a caller grading several batches); ``None``: start
+    ``min(jobs, tasks)`` of them and close them at the end.
     """
     skip = skip or {}
     tasks, outcomes, reused = [], {}, 0
@@ -129,17 +132,17 @@ def grade_all(
     if reused:
         print(f"resuming: {reused} notebooks were already graded ({journal.path})")
     threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(tasks))))  # notebooks graded side by side share the cores
-    zygotes = queue.Queue()
-    for _ in range(min(max(1, jobs), len(tasks))):
-        zygotes.put(Zygote())
+    idle = queue.Queue()
+    for zygote in zygotes if zygotes is not None else [Zygote() for _ in range(min(max(1, jobs), len(tasks)))]:
+        idle.put(zygote)
 
     def grade(path: Path, notebook: str, student: str) -> Outcome:
-        zygote = zygotes.get()
+        zygote = idle.get()
         try:
             return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, hidden, threads,
                                   (only or {}).get(student))
         finally:
-            zygotes.put(zygote)
+            idle.put(zygote)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade, path, notebook, student): (student, notebook, key) for student, notebook, path, key in tasks}
@@ -148,8 +151,8 @@ def grade_all(
             outcomes[(student, notebook)] = future.result()
             if journal is not None:
                 journal.record(key, asdict(outcomes[(student, notebook)]))
-    while not zygotes.empty():
-        zygotes.get().close()
+    while zygotes is None and not idle.empty():
+        idle.get().close()
     rows = []
     for (student, notebook), outcome in sorted(outcomes.items()):
         rows.extend(rows_for(student, notebook, questions[notebook], outcome))
