@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Subset, TensorDataset
 
 # (mean, std) per channel. HALF maps [0, 1] to [-1, 1] (EE290-2 Lab 1, seed 001);
 # CIFAR10_STATS are the per-channel statistics used with ResNet-20 (seed 002).
@@ -69,6 +69,11 @@ def load_dataset(
     train = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator)
     test = DataLoader(test_set, batch_size=256, shuffle=False)
     return DataLoaders(train=train, test=test, name=name)
+
+
+def first_batch(dataset, count: int) -> DataLoader:
+    """A loader of the first ``count`` examples of ``dataset`` in one batch (a fixed subset, e.g. a hidden test's budget)."""
+    return DataLoader(Subset(dataset, range(count)), batch_size=count)
 
 
 def digits_tensors(normalization: tuple = HALF) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 from torch.ao.quantization.observer import MinMaxObserver
-from torch.utils.data import DataLoader, Subset
 
 from compresslab.checkpoints import load_pretrained
-from compresslab.data import load_dataset
+from compresslab.data import first_batch, load_dataset
 from compresslab.int8_helpers import build_quantized_net
 from compresslab.training import evaluate
 
@@ -117,11 +116,10 @@ def test_int8_network_predicts_as_the_float_network(ref, checkpoint, quantized_c
     net = load_pretrained(checkpoint, CPU)
     quantized = build_quantized_net(net, ref["quantized_weights"], ref["register_activation_profiling_hooks"], ref[quantized_class],
                                     digits.train, 400, CPU)
-    images = Subset(digits.test.dataset, range(256))
-    inputs = torch.stack([images[i][0] for i in range(len(images))])
+    loader = first_batch(digits.test.dataset, 256)
+    inputs, _ = next(iter(loader))
     with torch.no_grad():
         agree = (quantized(inputs).argmax(1) == net(inputs).argmax(1)).float().mean().item()
     assert agree >= 0.97, f"the int8 {checkpoint} predicts as the float one on only {agree:.1%} of 256 test images"
-    loader = DataLoader(images, batch_size=256)
     fp32, int8 = (evaluate(model, loader, device=CPU, progress=False) for model in (net, quantized))
     assert int8 >= fp32 - 1.0, f"int8 {int8:.2f}% vs fp32 {fp32:.2f}% on 256 test images"
