@@ -8,6 +8,51 @@ of shape (6, 3, 5, 5), got float32 with values in [-3.2, 3.1]``.
 import numpy as np
 import torch
 
+_RECORDS: list | None = None  # while grading: check_close and check_equal append here instead of deciding
+
+
+def record_into(records: list | None) -> None:
+    """Make ``check_close``/``check_equal`` append what they compare to ``records`` instead of deciding (``None``: decide).
+
+    The grading engine does this in the process that runs student code, with the reference answers
+    zeroed; the verdict is then ``decide``'d by the grader's own process from the records alone.
+    Each record is a dict: ``kind`` ("close" | "equal"), ``name``, ``actual`` and ``expected``
+    (CPU tensors), ``rtol``, ``atol``, ``location`` (where ``expected`` sits in the fixture file,
+    ``fixtures.leaf_location``; ``None`` for a value the test computed or wrote itself) and
+    ``from_student`` (the check's ``expected_from_student``).
+    """
+    global _RECORDS
+    _RECORDS = records
+
+
+def _record(kind: str, name: str, actual: torch.Tensor, expected, from_student: bool, rtol: float = 0.0, atol: float = 0.0) -> None:
+    from .fixtures import leaf_location
+
+    location = leaf_location(expected)
+    expected = torch.as_tensor(expected, dtype=torch.float64) if not isinstance(expected, torch.Tensor) else expected
+    _RECORDS.append({"kind": kind, "name": str(name), "actual": _plain(actual), "expected": _plain(expected),
+                     "rtol": float(rtol), "atol": float(atol), "location": location, "from_student": bool(from_student)})
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    """A detached, contiguous CPU copy of ``t`` that owns its storage (saving a view would save all of its base)."""
+    return t.detach().cpu().as_subclass(torch.Tensor).contiguous().clone()
+
+
+def decide(record: dict, reference: dict) -> None:
+    """Raise the ``AssertionError`` the check would have raised, from a student's ``record`` and the reference
+    run's record of the same check. The expected value and the tolerances are the reference run's (for a fixture
+    value, the student's process only had zeros), except for a check marked ``expected_from_student``, whose
+    expected value the student's process computed from the student's own outputs."""
+    if record["kind"] != reference["kind"] or record["name"] != reference["name"]:
+        raise AssertionError(f"{reference['name']}: the test ran its checks in another order than for the reference solution "
+                             f"(got {record['kind']} check {record['name']!r})")
+    expected = record["expected"] if reference["from_student"] else reference["expected"]
+    if reference["kind"] == "close":
+        check_close(record["actual"], expected, reference["name"], reference["rtol"], reference["atol"])
+    else:
+        check_equal(record["actual"], expected, reference["name"])
+
 
 def describe(x) -> str:
     """One line about ``x``: type, dtype, shape and value range."""
@@ -58,27 +103,35 @@ def check_scalar(x, name: str) -> float:
     return value
 
 
-def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    """Assert ``actual`` matches ``expected`` within ``torch.testing.assert_close`` tolerances; name a few mismatches."""
+def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1e-6, expected_from_student: bool = False) -> None:
+    """Assert ``actual`` matches ``expected`` within ``torch.testing.assert_close`` tolerances; name a few mismatches.
+
+    ``expected_from_student``: ``expected`` is computed from the student's own outputs (e.g. ``centroids[labels]`` of
+    their codebook), so the grader takes it from the student's process instead of from the reference run (``decide``)."""
     if isinstance(expected, torch.Tensor):
         check_tensor(actual, name, expected.shape)
         actual_t = actual.detach().cpu().to(expected.dtype)
     else:
         actual_t = torch.tensor(check_scalar(actual, name), dtype=torch.float64)
-        expected = torch.tensor(float(expected), dtype=torch.float64)
+    if _RECORDS is not None:
+        return _record("close", name, actual_t, expected, expected_from_student, rtol, atol)
+    expected = expected if isinstance(expected, torch.Tensor) else torch.tensor(float(expected), dtype=torch.float64)
     try:
         torch.testing.assert_close(actual_t, expected, rtol=rtol, atol=atol)
     except AssertionError:
         raise AssertionError(f"{name}: values differ from the expected ones (rtol={rtol:g}, atol={atol:g}); {_mismatches(actual_t, expected, rtol, atol)}") from None
 
 
-def check_equal(actual, expected: torch.Tensor, name: str, dtype: torch.dtype | None = None) -> None:
-    """Assert ``actual`` equals ``expected`` exactly, value by value (same shape; same dtype when ``dtype`` is given).
+def check_equal(actual, expected: torch.Tensor, name: str, dtype: torch.dtype | None = None, expected_from_student: bool = False) -> None:
+    """Assert ``actual`` equals ``expected`` exactly, value by value (same shape; same dtype when ``dtype`` is given;
+    ``expected_from_student`` as in ``check_close``).
 
     Values are compared as float64, so 3.5 never equals an expected 3 whatever the dtypes.
     """
     check_tensor(actual, name, expected.shape, dtype)
     actual_t = actual.detach().cpu()
+    if _RECORDS is not None:
+        return _record("equal", name, actual_t, expected, expected_from_student)
     if not torch.equal(actual_t.double(), expected.double()):
         raise AssertionError(f"{name}: values differ from the expected ones; {_mismatches(actual_t, expected)}")
 

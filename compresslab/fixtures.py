@@ -28,6 +28,7 @@ def fixture_path(notebook: str) -> Path:
 
 
 _PROVIDED: dict[str, bytes] = {}  # fixture files handed over by the grading engine (not on the student's disk)
+_TRACED: list | None = None  # while tracing: every tree ``load`` returned, with its leaves by id
 
 
 def provide(notebook: str, content: bytes) -> None:
@@ -38,11 +39,60 @@ def provide(notebook: str, content: bytes) -> None:
 def load(notebook: str) -> dict:
     """The stored fixtures of ``notebook`` (nested dicts of tensors, floats and lists)."""
     if notebook in _PROVIDED:
-        return torch.load(io.BytesIO(_PROVIDED[notebook]), map_location="cpu", weights_only=True)
-    path = fixture_path(notebook)
-    if not path.is_file():
-        raise FileNotFoundError(f"fixture file {path} is missing: run `make fixtures`")
-    return torch.load(path, map_location="cpu", weights_only=True)
+        tree = torch.load(io.BytesIO(_PROVIDED[notebook]), map_location="cpu", weights_only=True)
+    else:
+        path = fixture_path(notebook)
+        if not path.is_file():
+            raise FileNotFoundError(f"fixture file {path} is missing: run `make fixtures`")
+        tree = torch.load(path, map_location="cpu", weights_only=True)
+    if _TRACED is not None:
+        _TRACED.append((tree, {id(leaf): where for where, leaf in leaves(tree) if isinstance(leaf, (torch.Tensor, float))}))
+    return tree
+
+
+def trace_leaves() -> None:
+    """From now on remember where each leaf ``load`` returns sits, for ``leaf_location`` (a trusted reference run)."""
+    global _TRACED
+    _TRACED = []
+
+
+def leaf_location(value) -> list | None:
+    """The location (keys and indices from the root) of ``value`` if it is a tensor or float leaf of a tree ``load``
+    returned while tracing (ints are left out: Python shares small ints, so their identity says nothing)."""
+    for _, locations in _TRACED or ():
+        if id(value) in locations:
+            return list(locations[id(value)])
+    return None
+
+
+def leaves(tree, where: tuple = ()):
+    """``(location, leaf)`` of every leaf of a fixture tree (dicts and lists walked; anything else is a leaf)."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from leaves(value, where + (key,))
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            yield from leaves(value, where + (index,))
+    else:
+        yield where, tree
+
+
+def without(content: bytes, locations: list[list]) -> bytes:
+    """The fixture file ``content`` with the leaves at ``locations`` replaced by zeros of the same type, dtype and shape.
+
+    The grading engine hands this to student code: the reference answers the grader compares with stay out of its reach.
+    """
+    tree = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
+    for location in locations:
+        *parents, last = location
+        node = tree
+        for key in parents:
+            node = node[key]
+        value = node[last]
+        node[last] = torch.zeros_like(value) if isinstance(value, torch.Tensor) else type(value)()
+    buffer = io.BytesIO()
+    torch.save(tree, buffer)
+    return buffer.getvalue()
 
 
 def seeded_net(model_class: type, seed: int) -> nn.Module:
@@ -99,6 +149,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:  # files the notebook writes stay out of the repository
             execute_notebook(master, cwd=scratch, extra_source=f"import compresslab.fixtures\ncompresslab.fixtures.record({notebook!r}, globals())")
         print(f"wrote {fixture_path(notebook)}")
+        print(f"wrote {record_reference_checks(notebook)}")
+
+
+def record_reference_checks(notebook: str) -> Path:
+    """Record what the hidden tests of ``notebook`` expect, from its release filled with the reference (``make release`` first)."""
+    import nbformat
+
+    from .grading import grading_mode, reference_checks
+
+    root = PACKAGE_DIR.parent
+    skip = grading_mode.marked_sources(nbformat.read(root / "assignment" / f"{notebook}.ipynb", as_version=4))
+    return reference_checks.record(notebook, root / "data" / "examples" / "reference" / f"{notebook}.ipynb",
+                                   root / "autograder" / f"{notebook}-autograder.zip", skip)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Compared with ``otter run`` (a fresh Jupyter kernel and interpreter per notebook
 before the first cell runs), a forked child starts in milliseconds with everything imported.
 """
 
-import json
+import io
 import multiprocessing
 import os
 import pickle
@@ -32,7 +32,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import sandbox
+from . import reference_checks, sandbox
 
 PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.quantization.observer", "matplotlib.pyplot",
            "sklearn.datasets", "sklearn.model_selection", "sklearn.cluster", "nbformat", "otter", "otter.test_files",
@@ -41,6 +41,7 @@ PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.
            "compresslab.training", "compresslab.int8_helpers", "compresslab.pruning_helpers", "compresslab.quantization_helpers",
            "compresslab.sawb_helpers")
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
+_TORCH_DEFAULT_THREADS = 1  # torch's own default, read by the zygote before it limits itself to one thread
 PROCESS_ERRORS = ("BlockingIOError",)  # fork() refused: the process limit was reached
 
 
@@ -61,6 +62,7 @@ class Task:
     hidden: tuple[str, ...] = ()  # folders hidden from student code besides sandbox.SECRET_PATHS (when root)
     threads: int = 0  # torch threads in the child (0: torch's default); notebooks graded side by side share the cores
     questions: frozenset[str] | None = None  # run only these questions' tests (None: all)
+    trace: bool = False  # a trusted reference run: full fixtures, and its records are returned to make the reference checks
 
 
 class Zygote:
@@ -75,9 +77,14 @@ class Zygote:
 
     def grade(self, task: Task) -> dict:
         """Outcome dict: ``status`` (graded | memory | processes | timeout | crashed), ``message``, ``questions``, ``skipped``,
-        ``seconds`` (wall time in all), ``busy`` (time spent in the notebook's cells and the tests) and ``cpu`` (CPU seconds)."""
+        ``seconds`` (wall time in all), ``busy`` (time spent in the notebook's cells and the tests), ``cpu`` (CPU seconds)
+        and, for a ``trace`` task, ``cases`` (every test case's records). Raises ``reference_checks.StaleChecks`` when the
+        notebook's reference checks do not belong to its tests and fixtures."""
         self._conn.send(task)
-        return self._conn.recv()
+        outcome = self._conn.recv()
+        if outcome["status"] == "setup":
+            raise reference_checks.StaleChecks(outcome["message"])
+        return outcome
 
     def close(self) -> None:
         self._conn.send(None)
@@ -90,12 +97,20 @@ def _zygote_main(conn) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     for module in PRELOAD:
         importlib.import_module(module)
+    import torch
+
+    global _TORCH_DEFAULT_THREADS
+    _TORCH_DEFAULT_THREADS = torch.get_num_threads()
+    torch.set_num_threads(1)  # the zygote's own tensor work (fixtures, verdicts) must not start the thread pool its forks would hang in
     from tqdm.auto import tqdm
 
     tqdm.get_lock()  # create tqdm's multiprocessing lock here, once: a child that made its own would leak it at os._exit
     sandbox.can_hide()  # probed once here, inherited by every child
     while (task := conn.recv()) is not None:
-        conn.send(_grade_in_child(task, sandbox.sandbox_uid(os.getpid())))
+        try:
+            conn.send(_grade_in_child(task, sandbox.sandbox_uid(os.getpid())))
+        except reference_checks.StaleChecks as error:
+            conn.send({"status": "setup", "message": str(error)})
 
 
 def _children_cpu() -> float:
@@ -105,6 +120,7 @@ def _children_cpu() -> float:
 
 def _grade_in_child(task: Task, uid: int) -> dict:
     start, cpu_start = time.monotonic(), _children_cpu()
+    tests = _Tests(task)
     workdir = sandbox.make_workdir(task.notebook, uid)
     progress_r, progress_w = os.pipe()
     result_r, result_w = os.pipe()
@@ -119,7 +135,7 @@ def _grade_in_child(task: Task, uid: int) -> dict:
     for fd in (progress_w, result_w, tests_r):
         os.close(fd)
     try:
-        outcome = _watch(pid, progress_r, result_r, tests_w, task, start)
+        outcome = _watch(pid, progress_r, result_r, tests_w, task, tests, start)
     finally:
         sandbox.clean_up(workdir, uid)
     outcome["seconds"] = time.monotonic() - start
@@ -137,16 +153,70 @@ def _close_all_but(*keep: int) -> None:
                 pass  # the descriptor listdir itself used
 
 
-def _tests_payload(task: Task) -> bytes:
-    """The hidden tests and the notebook's fixture file, read by the grader only once the cells have run."""
-    from ..fixtures import fixture_path
+class _Tests:
+    """The notebook's hidden tests as the grader holds them: Otter test files, parsed here (points, cases), the
+    reference checks the verdicts compare with, and the payload for the child: the tests' sources and the fixture
+    file with the reference answers zeroed (all of it for a ``trace`` task, which is the trusted reference run)."""
 
-    with zipfile.ZipFile(task.autograder) as archive:
-        tests = {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")
-                 and (task.questions is None or Path(name).stem in task.questions)}
-    notebook = Path(task.autograder).name.removesuffix("-autograder.zip")
-    fixtures = fixture_path(notebook)
-    return pickle.dumps({"tests": tests, "notebook": notebook, "fixtures": fixtures.read_bytes() if fixtures.is_file() else None})
+    def __init__(self, task: Task) -> None:
+        from otter.test_files import ExceptionTestFile
+
+        from ..fixtures import fixture_path, without
+
+        with zipfile.ZipFile(task.autograder) as archive:
+            every = {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")}
+        self.notebook = Path(task.autograder).name.removesuffix("-autograder.zip")
+        path = fixture_path(self.notebook)
+        fixture_bytes = path.read_bytes() if path.is_file() else None
+        self.reference = None if task.trace else reference_checks.load(self.notebook, every, fixture_bytes)
+        if fixture_bytes is not None and self.reference is not None:
+            fixture_bytes = without(fixture_bytes, self.reference["secrets"])
+        self.sources = {name: source for name, source in every.items() if task.questions is None or Path(name).stem in task.questions}
+        self.files = [ExceptionTestFile.from_string(source, path=name) for name, source in self.sources.items()]
+        self.trace = task.trace
+        self.fixture_bytes = fixture_bytes
+
+    def payload(self) -> bytes:
+        return pickle.dumps({"tests": self.sources, "notebook": self.notebook, "fixtures": self.fixture_bytes, "trace": self.trace})
+
+    def decide(self, cases: dict) -> dict:
+        """Scores of the questions from the child's per-case report: ``{file: {case: {"error", "records"}}}``.
+
+        A case passes when it raised nothing and each of its records matches the reference run's record of the
+        same check (``checks.decide``); a trace task's records are compared with themselves."""
+        from ..checks import decide
+
+        reference = self.reference["cases"] if self.reference is not None else {
+            name: {case: report["records"] for case, report in file_cases.items()} for name, file_cases in cases.items()}
+        questions = {}
+        for test_file in self.files:
+            failures, score = [], 0.0
+            for case in test_file.test_cases:
+                reason = _case_verdict(cases.get(test_file.name, {}).get(case.name), reference.get(test_file.name, {}).get(case.name, []), decide)
+                if reason is None:
+                    score += case.points
+                else:
+                    failures.append((case.name, reason))
+            if test_file.all_or_nothing and failures:
+                score = 0.0
+            questions[test_file.name] = {"score": float(score), "possible": float(test_file.possible), "failures": summarize_failures(failures)}
+        return questions
+
+
+def _case_verdict(report: dict | None, reference: list[dict], decide) -> str | None:
+    """Why one test case failed (``None``: it passed)."""
+    if report is None:
+        return "no result for this test in the report of the notebook's process"
+    if report["error"] is not None:
+        return str(report["error"])
+    if len(report["records"]) != len(reference):
+        return f"the test made {len(report['records'])} checks where it makes {len(reference)} for the reference solution"
+    for record, expected in zip(report["records"], reference):
+        try:
+            decide(record, expected)
+        except AssertionError as error:
+            return failure_reason(f"AssertionError: {error}")
+    return None
 
 
 def _send_and_close(fd: int, payload: bytes) -> None:
@@ -160,12 +230,13 @@ def _send_and_close(fd: int, payload: bytes) -> None:
         os.close(fd)
 
 
-def _watch(pid: int, progress_r: int, result_r: int, tests_w: int, task: Task, start: float) -> dict:
-    """Follow the child's progress; hand it the tests when its cells are done; kill it on a timeout; return its outcome.
+def _watch(pid: int, progress_r: int, result_r: int, tests_w: int, task: Task, tests: _Tests, start: float) -> dict:
+    """Follow the child's progress; hand it the tests when its cells are done; kill it on a timeout; decide its outcome.
 
-    The child's report is one line of JSON on the result pipe; it counts only after the tests were
-    handed over. Processes the student's code forked may keep the pipes open, so the watch ends when
-    the report's line is complete or the child has exited, not at end-of-file.
+    The child's report (``_frame``: its length on one line, then a ``torch.save`` of plain data and
+    tensors) counts only after the tests were handed over. Processes the student's code forked may
+    keep the pipes open, so the watch ends when the report is complete or the child has exited, not
+    at end-of-file.
     """
     limits = task.limits
     sender = None
@@ -173,7 +244,7 @@ def _watch(pid: int, progress_r: int, result_r: int, tests_w: int, task: Task, s
     selector.register(progress_r, selectors.EVENT_READ, "progress")
     selector.register(result_r, selectors.EVENT_READ, "result")
     result, cell, cell_start, timeout, status = b"", "", time.monotonic(), None, None
-    while not result.endswith(b"\n") and result_r in selector.get_map():
+    while not _complete(result) and result_r in selector.get_map():
         now = time.monotonic()
         remaining = min(start + limits.notebook_seconds, cell_start + limits.cell_seconds) - now
         if remaining <= 0:
@@ -190,7 +261,7 @@ def _watch(pid: int, progress_r: int, result_r: int, tests_w: int, task: Task, s
             else:
                 cell, cell_start = data.decode(errors="replace").split()[-1], time.monotonic()
                 if cell == "tests" and sender is None:
-                    sender = threading.Thread(target=_send_and_close, args=(tests_w, _tests_payload(task)), daemon=True)
+                    sender = threading.Thread(target=_send_and_close, args=(tests_w, tests.payload()), daemon=True)
                     sender.start()
         if not events:
             if status is not None:
@@ -209,22 +280,49 @@ def _watch(pid: int, progress_r: int, result_r: int, tests_w: int, task: Task, s
     if timeout:
         return {"status": "timeout", "message": timeout}
     try:
-        report = json.loads(result)
-    except json.JSONDecodeError:
+        report = _unframe(result)
+        questions = tests.decide(report["cases"])
+        errors = [(int(index), str(name), str(text)) for index, name, text in report["errors"]]
+        undone, skipped, busy = [str(name) for name in report["undone"]], int(report["skipped"]), float(report["busy"])
+    except Exception:  # anything but a complete, well-formed report: the child did not finish as the grader's code does
         how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.waitstatus_to_exitcode(status)}"
         return {"status": "crashed", "message": f"the notebook stopped the grader during cell {cell or '?'} ({how}), e.g. with os._exit or a crash"}
-    memory = [f"cell {i}: {name}" for i, name, _ in report["errors"] if name in MEMORY_ERRORS or "allocate memory" in _]
-    forks = [f"cell {i}" for i, name, _ in report["errors"] if name in PROCESS_ERRORS]
+    memory = [f"cell {i}: {name}" for i, name, text in errors if name in MEMORY_ERRORS or "allocate memory" in text]
+    forks = [f"cell {i}" for i, name, _ in errors if name in PROCESS_ERRORS]
     if memory:
         status, message = "memory", f"out of memory (limit {limits.memory_bytes / 2**30:g} GiB) in " + ", ".join(memory)
     elif forks:
         status, message = "processes", f"process limit ({limits.processes} processes and threads) reached in " + ", ".join(forks)
     else:
         status, message = "graded", ""
-    if report["undone"]:
-        names = ", ".join(report["undone"][:5]) + (", ..." if len(report["undone"]) > 5 else "")
+    if undone:
+        names = ", ".join(undone[:5]) + (", ..." if len(undone) > 5 else "")
         message = "; ".join(filter(None, [message, f"the notebook changed library functions the tests use; undone before the tests: {names}"]))
-    return {"status": status, "message": message, "questions": report["questions"], "skipped": report["skipped"], "busy": report["busy"]}
+    outcome = {"status": status, "message": message, "questions": questions, "skipped": skipped, "busy": busy}
+    if task.trace:
+        outcome["cases"] = report["cases"]
+    return outcome
+
+
+def _frame(report: dict) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(report, buffer)
+    return f"{buffer.tell()}\n".encode() + buffer.getvalue()
+
+
+def _complete(result: bytes) -> bool:
+    header, newline, body = result.partition(b"\n")
+    return bool(newline) and header.isdigit() and len(body) >= int(header)
+
+
+def _unframe(result: bytes) -> dict:
+    """The child's report; only plain data and tensors are accepted (``weights_only``), never code."""
+    import torch
+
+    header, _, body = result.partition(b"\n")
+    return torch.load(io.BytesIO(body[:int(header)]), weights_only=True)
 
 
 def _kill_group(pid: int) -> None:
@@ -247,6 +345,7 @@ class _IgnoredIPython:
 
 def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: int, tests_r: int) -> None:
     import nbformat
+    import torch
     from IPython.core.inputtransformer2 import TransformerManager
     from otter.test_files import ExceptionTestFile
 
@@ -257,10 +356,7 @@ def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: i
     nb = nbformat.read(task.notebook, as_version=4)  # read before confinement: the grader's copy is not the student's to see
     sandbox.confine(workdir, uid, task.limits.memory_bytes, task.limits.processes, task.hidden)
     me = os.getpid()
-    if task.threads:
-        import torch
-
-        torch.set_num_threads(task.threads)
+    torch.set_num_threads(task.threads or _TORCH_DEFAULT_THREADS)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
@@ -288,23 +384,38 @@ def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: i
     while chunk := os.read(tests_r, 1 << 20):
         chunks.append(chunk)
     payload = pickle.loads(b"".join(chunks))
+    if payload["trace"]:
+        fixtures.trace_leaves()
     if payload["fixtures"] is not None:
         fixtures.provide(payload["notebook"], payload["fixtures"])
-    questions, tests_start = {}, time.monotonic()
+    cases, tests_start = {}, time.monotonic()
     for path, source in payload["tests"].items():
         test_file = ExceptionTestFile.from_string(source, path=path)
-        test_file.run(namespace)
-        failures = [(r.test_case.name, failure_reason(r.message)) for r in test_file.test_case_results if not r.passed]
-        questions[test_file.name] = {"score": float(test_file.score), "possible": float(test_file.possible), "failures": summarize_failures(failures)}
+        cases[test_file.name] = {case.name: _run_case(case, namespace) for case in test_file.test_cases}
     busy += time.monotonic() - tests_start
     if os.getpid() != me:
         os._exit(0)
-    report = {"questions": questions, "errors": errors, "skipped": len(skipped), "undone": undone, "busy": busy}
-    payload = json.dumps(report).encode() + b"\n"
-    view = memoryview(payload)
+    report = _frame({"cases": cases, "errors": errors, "skipped": len(skipped), "undone": undone, "busy": busy})
+    view = memoryview(report)
     while view:
         view = view[os.write(result_w, view):]
     os.close(result_w)
+
+
+def _run_case(case, namespace: dict) -> dict:
+    """Run one Otter test case as ``otter run`` does; return its exception's reason (or ``None``) and the records of its checks."""
+    from ..checks import record_into
+
+    records = []
+    record_into(records)
+    try:
+        case.body.call_func(namespace)
+        error = None
+    except Exception as exception:
+        error = failure_reason(f"{type(exception).__name__}: {str(exception).strip(chr(39))}")
+    finally:
+        record_into(None)
+    return {"error": error, "records": records}
 
 
 def failure_reason(message: str) -> str:

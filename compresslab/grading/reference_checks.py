@@ -1,0 +1,92 @@
+"""The reference checks: what every hidden-test check expects, recorded once from the reference solution.
+
+The grading engine decides each test case in its own process, never in the one running student
+code. For that, ``make fixtures`` grades ``data/examples/reference/NOTEBOOK.ipynb`` (the release
+filled with the reference code) in a *trace* run and stores, in ``data/fixtures/NOTEBOOK.checks.pt``:
+
+- ``cases``: per test file and case, the records of its ``check_close``/``check_equal`` calls
+  (``compresslab.checks.record_into``): kind, name, tolerances, the expected value, and where in the
+  fixture file that value sits (``location``) when it came from there;
+- ``secrets``: those locations. A student's process gets the fixture file with them zeroed
+  (``fixtures.without``), so it never holds a reference answer; the grader compares its records with
+  these (``checks.decide``);
+- ``tests`` and ``fixtures``: SHA-256 of the tests and the fixture file they were made from. A file
+  made for other tests or fixtures is refused (``StaleChecks``) rather than used.
+"""
+
+import hashlib
+import io
+from pathlib import Path
+
+from ..paths import data_dir
+
+
+class StaleChecks(Exception):
+    """The reference checks are missing or belong to other hidden tests or fixtures."""
+
+
+def checks_path(notebook: str) -> Path:
+    return data_dir() / "fixtures" / f"{notebook}.checks.pt"
+
+
+def fingerprint(tests: dict[str, str], fixture_bytes: bytes | None) -> dict[str, str]:
+    """SHA-256 of the test sources (``{path in the autograder zip: source}``) and of the fixture file."""
+    digest = hashlib.sha256()
+    for name, source in sorted(tests.items()):
+        digest.update(f"{name}\0{source}\0".encode())
+    return {"tests": digest.hexdigest(), "fixtures": hashlib.sha256(fixture_bytes or b"").hexdigest()}
+
+
+def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict:
+    """The reference checks of ``notebook``, made for exactly these tests and fixture bytes, else ``StaleChecks``."""
+    import torch
+
+    path = checks_path(notebook)
+    if not path.is_file():
+        raise StaleChecks(f"{path} is missing: run `make fixtures` (it records what the hidden tests of {notebook} expect)")
+    stored = torch.load(path, map_location="cpu", weights_only=True)
+    if {key: stored.get(key) for key in ("tests", "fixtures")} != fingerprint(tests, fixture_bytes):
+        raise StaleChecks(f"{path} was made for other hidden tests or another fixture file than {notebook}'s: run `make fixtures`")
+    return stored
+
+
+def record(notebook: str, reference_notebook: Path, autograder: Path, skip: frozenset) -> Path:
+    """Trace-grade ``reference_notebook`` and save its checks to ``checks_path(notebook)``; the reference must earn full marks."""
+    import zipfile
+
+    import torch
+
+    from ..fixtures import fixture_path
+    from .engine import Limits, Task, Zygote
+
+    zygote = Zygote()
+    try:
+        outcome = zygote.grade(Task(str(reference_notebook), str(autograder), skip, Limits(), trace=True))
+    finally:
+        zygote.close()
+    lost = {name: q["failures"] for name, q in (outcome.get("questions") or {}).items() if q["score"] < q["possible"]}
+    if outcome["status"] != "graded" or lost:
+        raise RuntimeError(f"the reference {reference_notebook} does not earn full marks ({outcome['status']}: {outcome['message']} {lost})")
+    with zipfile.ZipFile(autograder) as archive:
+        tests = {name: archive.read(name).decode() for name in archive.namelist() if name.startswith("tests/") and name.endswith(".py")}
+    fixtures = fixture_path(notebook)
+    cases = {name: {case: [_expectation(r) for r in report["records"]] for case, report in file_cases.items()}
+             for name, file_cases in outcome["cases"].items()}
+    secrets = {tuple(r["location"]) for records in _all_records(cases) for r in records if r["location"] is not None}
+    stored = {**fingerprint(tests, fixtures.read_bytes() if fixtures.is_file() else None),
+              "secrets": [list(location) for location in sorted(secrets, key=repr)], "cases": cases}
+    buffer = io.BytesIO()
+    torch.save(stored, buffer)
+    path = checks_path(notebook)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def _expectation(record: dict) -> dict:
+    """What the verdict needs of a reference record: all but the actual value."""
+    return {key: value for key, value in record.items() if key != "actual"}
+
+
+def _all_records(cases: dict):
+    for file_cases in cases.values():
+        yield from file_cases.values()

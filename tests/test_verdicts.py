@@ -1,0 +1,183 @@
+"""The verdict is the grader's: student code, even while the tests call it, never holds a reference
+answer and cannot make a check pass by patching the checkers or by writing the report itself.
+
+The student's process only records what each check compares (``compresslab.checks.record_into``);
+the zygote decides every case from those records and the reference checks in
+``data/fixtures/NOTEBOOK.checks.pt`` (``compresslab/grading/reference_checks.py``).
+"""
+
+import io
+import zipfile
+
+import nbformat
+import pytest
+import torch
+
+from compresslab import fixtures, mutation
+from compresslab.grading import grading_mode, reference_checks
+from compresslab.grading.engine import Limits, Task, Zygote
+from compresslab.grading.runner import grade_notebook
+
+from conftest import NOTEBOOKS, ROOT
+
+NAME = "int8_cnn"
+LIMITS = Limits(notebook_seconds=600, cell_seconds=60, memory_bytes=6 * 2**30)
+AUTOGRADER = ROOT / "autograder" / f"{NAME}-autograder.zip"
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    z = Zygote()
+    yield z
+    z.close()
+
+
+def _tests(autograder=AUTOGRADER) -> dict[str, str]:
+    with zipfile.ZipFile(autograder) as archive:
+        return {name: archive.read(name).decode() for name in archive.namelist() if name.startswith("tests/") and name.endswith(".py")}
+
+
+def _reference(notebook: str = NAME) -> dict:
+    return reference_checks.load(notebook, _tests(ROOT / "autograder" / f"{notebook}-autograder.zip"), fixtures.fixture_path(notebook).read_bytes())
+
+
+def _notebook(tmp_path, example: str, extra_cell: str, mutant: str | None = None):
+    nb = nbformat.read(ROOT / "data" / "examples" / example / f"{NAME}.ipynb", as_version=4)
+    if mutant is not None:
+        nb = mutation.mutate(nb, {m.description: m for m in mutation.catalog(NAME)}[mutant])
+    nb.cells.append(nbformat.v4.new_code_cell(extra_cell))
+    path = tmp_path / f"{NAME}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _grade(path, zygote):
+    skip = grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / f"{NAME}.ipynb", as_version=4))
+    return grade_notebook(path, AUTOGRADER, LIMITS, skip, zygote)
+
+
+def _lost_cases(outcome) -> set[str]:
+    return {case.strip() for q in outcome.questions.values() for failure in q["failures"] for case in failure.split(":")[0].split(",")}
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_reference_checks_belong_to_the_committed_tests_and_fixtures(name):
+    stored = _reference(name)
+    tests = {path: source for path, source in _tests(ROOT / "autograder" / f"{name}-autograder.zip").items()}
+    assert stored["secrets"], f"no hidden-test check of {name} compares with a fixture value"
+    secret_cases = sum(any(r["location"] is not None for r in records) for cases in stored["cases"].values() for records in cases.values())
+    assert secret_cases > 0
+    assert sum(len(cases) for cases in stored["cases"].values()) == sum(source.count("@test_case(") for source in tests.values())
+
+
+def test_a_checks_file_made_for_other_tests_is_refused_with_its_name(tmp_path, zygote):
+    stale = tmp_path / AUTOGRADER.name
+    with zipfile.ZipFile(AUTOGRADER) as source, zipfile.ZipFile(stale, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            target.writestr(item, data + b"\n# edited\n" if item.filename == "tests/q2.py" else data)
+    with pytest.raises(reference_checks.StaleChecks, match=r"int8_cnn\.checks\.pt was made for other hidden tests.*make fixtures"):
+        zygote.grade(Task(str(_notebook(tmp_path, "reference", "pass")), str(stale), frozenset(), LIMITS))
+
+
+def test_the_students_process_gets_the_fixtures_without_the_reference_answers():
+    stored = _reference()
+    given = torch.load(io.BytesIO(fixtures.without(fixtures.fixture_path(NAME).read_bytes(), stored["secrets"])), weights_only=True)
+    full = fixtures.load(NAME)
+    secret = {tuple(location) for location in stored["secrets"]}
+    for location, value in fixtures.leaves(full):
+        kept = dict(fixtures.leaves(given))[location]
+        if location in secret:
+            assert not torch.as_tensor(kept).any(), f"{location} should be zeroed"
+        else:
+            assert type(kept) is type(value) and (torch.equal(kept, value) if isinstance(value, torch.Tensor) else kept == value), location
+
+
+LOOK_UP_THE_ANSWERS = """import torch
+from compresslab import fixtures
+def quantized_weights(weights):
+    for case in fixtures.load("int8_cnn")["quantized_weights"].values():
+        if case["input"].shape == weights.shape and torch.equal(case["input"], weights):
+            return case["output"].clone(), case["scale"]
+    raise NotImplementedError
+"""
+
+
+def test_looking_up_the_answers_in_the_fixtures_gains_nothing(tmp_path, zygote):
+    outcome = _grade(_notebook(tmp_path, "blank", LOOK_UP_THE_ANSWERS), zygote)
+    assert outcome.status == "graded", outcome.message
+    assert {"q2 - 3", "q2 - 4"} <= _lost_cases(outcome), outcome.questions["q2"]
+    assert "quantized weights (linear_offset): values differ" in " ".join(outcome.questions["q2"]["failures"]) or "weight scale" in " ".join(outcome.questions["q2"]["failures"])
+
+
+PATCH_WHILE_TESTED = """_mutant = quantized_weights
+def quantized_weights(weights):
+    import torch, compresslab.checks as checks
+    for name in ("check_close", "check_equal", "check_tensor", "check_integer_valued", "record_into", "decide"):
+        setattr(checks, name, lambda *args, **kwargs: None)
+    torch.testing.assert_close = lambda *args, **kwargs: None
+    torch.equal = lambda *args, **kwargs: True
+    return _mutant(weights)
+"""
+
+
+def test_patching_the_checkers_while_the_tests_run_gains_nothing(tmp_path, zygote):
+    (tmp_path / "plain").mkdir()
+    plain = _grade(_notebook(tmp_path / "plain", "reference", "pass", mutant="floor instead of round"), zygote)
+    patched = _grade(_notebook(tmp_path, "reference", PATCH_WHILE_TESTED, mutant="floor instead of round"), zygote)
+    assert plain.status == patched.status == "graded", (plain.message, patched.message)
+    for question, result in plain.questions.items():
+        assert patched.questions[question]["score"] <= result["score"], (question, patched.questions[question], result)
+    assert sum(q["score"] for q in plain.questions.values()) < sum(q["possible"] for q in plain.questions.values())
+
+
+FORGE_FROM_A_TEST = """def quantized_weights(weights):
+    import io, os, torch
+    buffer = io.BytesIO()
+    torch.save({"cases": CASES, "errors": [], "skipped": 0, "undone": [], "busy": 0.0}, buffer)
+    report = f"{buffer.tell()}\\n".encode() + buffer.getvalue()
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        try:
+            os.write(fd, report)
+        except OSError:
+            pass
+    os._exit(0)
+"""
+
+
+def test_a_report_forged_while_the_tests_run_wins_no_check(tmp_path, zygote):
+    stored = _reference()
+    all_passed = {name: {case: {"error": None, "records": []} for case in cases} for name, cases in stored["cases"].items()}
+    outcome = _grade(_notebook(tmp_path, "blank", FORGE_FROM_A_TEST.replace("CASES", repr(all_passed))), zygote)
+    assert outcome.status == "graded", outcome.message
+    checked = {case for cases in stored["cases"].values() for case, records in cases.items() if records}
+    assert checked and checked <= _lost_cases(outcome), sorted(checked - _lost_cases(outcome))
+
+
+def _records_of(check) -> list[dict]:
+    from compresslab import checks
+
+    records = []
+    checks.record_into(records)
+    try:
+        check()
+    finally:
+        checks.record_into(None)
+    return records
+
+
+def test_decide_uses_the_reference_expected_value_unless_the_check_says_it_comes_from_the_student():
+    from compresslab.checks import check_close, check_equal, decide
+
+    reference = _records_of(lambda: check_equal(torch.tensor([1, 2]), torch.tensor([1, 2]), "q") or
+                            check_close(torch.tensor([0.5]), torch.tensor([0.5]), "c", expected_from_student=True))
+    forged = _records_of(lambda: check_equal(torch.tensor([7, 7]), torch.tensor([7, 7]), "q") or
+                         check_close(torch.tensor([9.0]), torch.tensor([9.0]), "c", expected_from_student=True))
+    with pytest.raises(AssertionError, match="q: values differ"):
+        decide(forged[0], reference[0])  # the student's process claimed [7, 7] was expected: the reference's [1, 2] counts
+    decide(forged[1], reference[1])  # expected from the student's own outputs: their 9.0 counts
+    with pytest.raises(AssertionError, match="another order"):
+        decide(forged[1], reference[0])
+    wide = _records_of(lambda: check_close(torch.tensor([1.0]), torch.tensor([1.0]), "c", rtol=0.5, atol=0.5, expected_from_student=True))
+    with pytest.raises(AssertionError, match="rtol=1e-05"):
+        decide({**wide[0], "actual": torch.tensor([1.2])}, reference[1] | {"expected": torch.tensor([1.0])})  # the reference's tolerances count
