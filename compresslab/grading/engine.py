@@ -5,10 +5,14 @@ libraries (torch, numpy, matplotlib, otter, compresslab) once. For each notebook
 child, confined by ``sandbox`` (limits; as root its own uid, a scratch folder, the secrets hidden,
 no network), that executes the notebook's code cells in order (plain ``exec``, IPython syntax
 transformed, magics and shell lines ignored), skipping the release's time-only cells. Only then
-does the zygote hand it the autograder's Otter test files and the fixture file through a pipe;
-the child undoes library patches made by the cells (``patches``), runs the tests against the
-notebook's globals, exactly as ``otter run`` scores them, and reports one JSON line. The zygote
-watches the child: a cell that runs longer than ``cell_seconds`` or a notebook longer than
+does the zygote hand it the autograder's Otter test files and the fixture file, with every
+reference answer zeroed (``reference_checks``), through a pipe; the child undoes library patches
+made by the cells (``patches``), runs each test case against the notebook's globals as ``otter
+run`` does, with ``compresslab.checks`` recording what each check compares instead of deciding,
+and reports every case's exception or records. The zygote decides the cases and scores them as
+Otter does: a check passes only when the value the child recorded meets the reference run's
+expected value (a case without checks passes when it raised nothing). The zygote watches the
+child: a cell that runs longer than ``cell_seconds`` or a notebook longer than
 ``notebook_seconds`` is killed (status ``timeout``), a child that dies without reporting is
 ``crashed``, ``memory_bytes`` bounds its address space (status ``memory``) and ``processes`` the
 processes and threads it may start (status ``processes``). The child runs in its own process

@@ -82,6 +82,32 @@ def record(notebook: str, reference_notebook: Path, autograder: Path, skip: froz
     return path
 
 
+def hidden_points_left_to_the_student(notebook: str, autograder: Path) -> tuple[float, float]:
+    """(points, of all hidden points) of the hidden cases that no check decides against the reference run's values.
+
+    Those cases (accuracy thresholds, property checks, multiple choice) are decided from values only the
+    student's process computes, so a notebook that forged its whole report could win them.
+    """
+    import zipfile
+
+    from otter.test_files import ExceptionTestFile
+
+    from ..fixtures import fixture_path
+
+    with zipfile.ZipFile(autograder) as archive:
+        tests = {name: archive.read(name).decode() for name in archive.namelist() if name.startswith("tests/") and name.endswith(".py")}
+    fixtures = fixture_path(notebook)
+    stored = load(notebook, tests, fixtures.read_bytes() if fixtures.is_file() else None)
+    left, hidden = 0.0, 0.0
+    for path, source in tests.items():
+        test_file = ExceptionTestFile.from_string(source, path=path)
+        for case in test_file.test_cases:
+            if case.hidden:
+                hidden += case.points
+                left += case.points * (not any(not r["from_student"] for r in stored["cases"][test_file.name][case.name]))
+    return left, hidden
+
+
 def _expectation(record: dict) -> dict:
     """What the verdict needs of a reference record: all but the actual value."""
     return {key: value for key, value in record.items() if key != "actual"}
