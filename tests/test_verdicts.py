@@ -15,6 +15,7 @@ import torch
 
 from compresslab import fixtures, mutation
 from compresslab.grading import grading_mode, reference_checks
+from compresslab.grading.autograders import otter_tests
 from compresslab.grading.engine import Limits, Task, Zygote
 from compresslab.grading.runner import grade_notebook
 
@@ -32,13 +33,8 @@ def zygote():
     z.close()
 
 
-def _tests(autograder=AUTOGRADER) -> dict[str, str]:
-    with zipfile.ZipFile(autograder) as archive:
-        return {name: archive.read(name).decode() for name in archive.namelist() if name.startswith("tests/") and name.endswith(".py")}
-
-
 def _reference(notebook: str = NAME) -> dict:
-    return reference_checks.load(notebook, _tests(ROOT / "autograder" / f"{notebook}-autograder.zip"), fixtures.fixture_path(notebook).read_bytes())
+    return reference_checks.load(notebook, otter_tests(ROOT / "autograder" / f"{notebook}-autograder.zip"), fixtures.fixture_path(notebook).read_bytes())
 
 
 def _notebook(tmp_path, example: str, extra_cell: str, mutant: str | None = None):
@@ -63,7 +59,7 @@ def _lost_cases(outcome) -> set[str]:
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_reference_checks_belong_to_the_committed_tests_and_fixtures(name):
     stored = _reference(name)
-    tests = {path: source for path, source in _tests(ROOT / "autograder" / f"{name}-autograder.zip").items()}
+    tests = otter_tests(ROOT / "autograder" / f"{name}-autograder.zip")
     assert stored["secrets"], f"no hidden-test check of {name} compares with a fixture value"
     secret_cases = sum(any(r["location"] is not None for r in records) for cases in stored["cases"].values() for records in cases.values())
     assert secret_cases > 0

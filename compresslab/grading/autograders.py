@@ -12,13 +12,15 @@ class Question:
     points: float  # total of the question's test cases
 
 
+def otter_tests(autograder_zip: Path) -> dict[str, str]:
+    """``{path in the zip: source}`` of the Otter test files (``tests/*.py``) of an autograder zip, in name order."""
+    with zipfile.ZipFile(autograder_zip) as archive:
+        return {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")}
+
+
 def questions(autograder_zip: Path) -> list[Question]:
     """The autograded questions of an autograder zip, in name order, with their total points."""
-    found = []
-    with zipfile.ZipFile(autograder_zip) as archive:
-        for name in sorted(archive.namelist()):
-            if name.startswith("tests/") and name.endswith(".py"):
-                found.append(Question(Path(name).stem, _points(archive.read(name).decode(), f"{autograder_zip}:{name}")))
+    found = [Question(Path(name).stem, _points(source, f"{autograder_zip}:{name}")) for name, source in otter_tests(autograder_zip).items()]
     if not found:
         raise ValueError(f"{autograder_zip}: no tests/*.py in this autograder zip")
     return sorted(found, key=lambda q: _natural_key(q.name))

@@ -32,7 +32,6 @@ import signal
 import sys
 import threading
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,9 +165,9 @@ class _Tests:
         from otter.test_files import ExceptionTestFile
 
         from ..fixtures import fixture_path, without
+        from .autograders import otter_tests
 
-        with zipfile.ZipFile(task.autograder) as archive:
-            every = {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")}
+        every = otter_tests(Path(task.autograder))
         self.notebook = Path(task.autograder).name.removesuffix("-autograder.zip")
         path = fixture_path(self.notebook)
         fixture_bytes = path.read_bytes() if path.is_file() else None

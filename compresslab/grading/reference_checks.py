@@ -19,6 +19,7 @@ import io
 from pathlib import Path
 
 from ..paths import data_dir
+from .autograders import otter_tests
 
 
 class StaleChecks(Exception):
@@ -52,8 +53,6 @@ def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> d
 
 def record(notebook: str, reference_notebook: Path, autograder: Path, skip: frozenset) -> Path:
     """Trace-grade ``reference_notebook`` and save its checks to ``checks_path(notebook)``; the reference must earn full marks."""
-    import zipfile
-
     import torch
 
     from ..fixtures import fixture_path
@@ -67,8 +66,7 @@ def record(notebook: str, reference_notebook: Path, autograder: Path, skip: froz
     lost = {name: q["failures"] for name, q in (outcome.get("questions") or {}).items() if q["score"] < q["possible"]}
     if outcome["status"] != "graded" or lost:
         raise RuntimeError(f"the reference {reference_notebook} does not earn full marks ({outcome['status']}: {outcome['message']} {lost})")
-    with zipfile.ZipFile(autograder) as archive:
-        tests = {name: archive.read(name).decode() for name in archive.namelist() if name.startswith("tests/") and name.endswith(".py")}
+    tests = otter_tests(autograder)
     fixtures = fixture_path(notebook)
     cases = {name: {case: [_expectation(r) for r in report["records"]] for case, report in file_cases.items()}
              for name, file_cases in outcome["cases"].items()}
@@ -88,14 +86,11 @@ def hidden_points_left_to_the_student(notebook: str, autograder: Path) -> tuple[
     Those cases (accuracy thresholds, property checks, multiple choice) are decided from values only the
     student's process computes, so a notebook that forged its whole report could win them.
     """
-    import zipfile
-
     from otter.test_files import ExceptionTestFile
 
     from ..fixtures import fixture_path
 
-    with zipfile.ZipFile(autograder) as archive:
-        tests = {name: archive.read(name).decode() for name in archive.namelist() if name.startswith("tests/") and name.endswith(".py")}
+    tests = otter_tests(autograder)
     fixtures = fixture_path(notebook)
     stored = load(notebook, tests, fixtures.read_bytes() if fixtures.is_file() else None)
     left, hidden = 0.0, 0.0
