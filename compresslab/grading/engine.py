@@ -44,8 +44,8 @@ PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.
            "compresslab.training", "compresslab.int8_helpers", "compresslab.pruning_helpers", "compresslab.quantization_helpers",
            "compresslab.sawb_helpers")
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
-_TORCH_DEFAULT_THREADS = 1  # torch's own default, read by the zygote before it limits itself to one thread
 PROCESS_ERRORS = ("BlockingIOError",)  # fork() refused: the process limit was reached
+_TORCH_DEFAULT_THREADS = 1  # torch's own default, read by the zygote before it limits itself to one thread
 
 
 @dataclass(frozen=True)
