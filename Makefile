@@ -42,9 +42,11 @@ test: $(STAMP)
 checkpoints: $(STAMP)
 	$(PY) -m compresslab.checkpoints --all
 
-## Regenerate the hidden-test fixtures in data/fixtures from the reference solutions.
+## Regenerate the hidden-test fixtures in data/fixtures from the reference solutions, then what each check expects
+## (data/fixtures/*.checks.pt, from the reference example that `make release` writes).
 fixtures: $(STAMP)
 	$(PY) -m compresslab.fixtures $(NOTEBOOKS)
+	$(PY) -m compresslab.grading.reference_checks $(NOTEBOOKS)
 
 ## Grade every catalogued wrong implementation (tests/mutants/); refresh the README's mutation table.
 mutation: $(STAMP)

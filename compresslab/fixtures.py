@@ -149,19 +149,6 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:  # files the notebook writes stay out of the repository
             execute_notebook(master, cwd=scratch, extra_source=f"import compresslab.fixtures\ncompresslab.fixtures.record({notebook!r}, globals())")
         print(f"wrote {fixture_path(notebook)}")
-        print(f"wrote {record_reference_checks(notebook)}")
-
-
-def record_reference_checks(notebook: str) -> Path:
-    """Record what the hidden tests of ``notebook`` expect, from its release filled with the reference (``make release`` first)."""
-    import nbformat
-
-    from .grading import grading_mode, reference_checks
-
-    root = PACKAGE_DIR.parent
-    skip = grading_mode.marked_sources(nbformat.read(root / "assignment" / f"{notebook}.ipynb", as_version=4))
-    return reference_checks.record(notebook, root / "data" / "examples" / "reference" / f"{notebook}.ipynb",
-                                   root / "autograder" / f"{notebook}-autograder.zip", skip)
 
 
 if __name__ == "__main__":

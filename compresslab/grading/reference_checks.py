@@ -14,11 +14,11 @@ filled with the reference code) in a *trace* run and stores, in ``data/fixtures/
   made for other tests or fixtures is refused (``StaleChecks``) rather than used.
 """
 
+import argparse
 import hashlib
-import io
 from pathlib import Path
 
-from ..paths import data_dir
+from ..paths import PACKAGE_DIR, data_dir
 from .autograders import otter_tests
 
 
@@ -51,13 +51,21 @@ def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> d
     return stored
 
 
-def record(notebook: str, reference_notebook: Path, autograder: Path, skip: frozenset) -> Path:
-    """Trace-grade ``reference_notebook`` and save its checks to ``checks_path(notebook)``; the reference must earn full marks."""
+def record(notebook: str) -> Path:
+    """Trace-grade ``data/examples/reference/NOTEBOOK.ipynb`` (the release filled with the reference code, in grading
+    mode) against ``autograder/NOTEBOOK-autograder.zip`` and save its checks to ``checks_path(notebook)``; the reference
+    must earn full marks. ``make release`` must have written both."""
+    import nbformat
     import torch
 
     from ..fixtures import fixture_path
     from .engine import Limits, Task, Zygote
+    from .grading_mode import marked_sources
 
+    root = PACKAGE_DIR.parent
+    reference_notebook = root / "data" / "examples" / "reference" / f"{notebook}.ipynb"
+    autograder = root / "autograder" / f"{notebook}-autograder.zip"
+    skip = marked_sources(nbformat.read(root / "assignment" / f"{notebook}.ipynb", as_version=4))
     zygote = Zygote()
     try:
         outcome = zygote.grade(Task(str(reference_notebook), str(autograder), skip, Limits(), trace=True))
@@ -73,10 +81,8 @@ def record(notebook: str, reference_notebook: Path, autograder: Path, skip: froz
     secrets = {tuple(r["location"]) for records in _all_records(cases) for r in records if r["location"] is not None}
     stored = {**fingerprint(tests, fixtures.read_bytes() if fixtures.is_file() else None),
               "secrets": [list(location) for location in sorted(secrets, key=repr)], "cases": cases}
-    buffer = io.BytesIO()
-    torch.save(stored, buffer)
     path = checks_path(notebook)
-    path.write_bytes(buffer.getvalue())
+    torch.save(stored, path)
     return path
 
 
@@ -111,3 +117,14 @@ def _expectation(record: dict) -> dict:
 def _all_records(cases: dict):
     for file_cases in cases.values():
         yield from file_cases.values()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Record data/fixtures/NOTEBOOK.checks.pt from the reference example (after make release and the fixtures)")
+    parser.add_argument("notebooks", nargs="+", help="notebook names, e.g. int8_cnn")
+    for notebook in parser.parse_args().notebooks:
+        print(f"wrote {record(notebook)}")
+
+
+if __name__ == "__main__":
+    main()
