@@ -563,30 +563,36 @@ def accuracy_oracle(
     fp32_model: nn.Module, ops: QuantOps, images: torch.Tensor, labels: torch.Tensor, calibration: torch.Tensor,
     act_bits: int = 16, method: str = "symmetric", device: torch.device | None = None,
 ) -> Callable[[Mapping[str, int]], float]:
-    """``accuracy_of(bitwidths)``: accuracy (%) on ``images`` of ``fp32_model`` with per-layer weight bits and
-    ``act_bits``-bit inputs everywhere (the simulated path, calibrated once on ``calibration``)."""
+    """``accuracy_of(bitwidths, loader=None)``: accuracy (%) on ``images`` (or on ``loader``) of ``fp32_model`` with
+    per-layer weight bits and ``act_bits``-bit inputs everywhere (the simulated path, calibrated once on
+    ``calibration``): the same model as ``evaluate_bitwidths(..., simulate=True)`` builds, without building it again."""
     model = quantize_model(fp32_model, ops, 8, act_bits, method, first_last_bits=None)
     calibrate(model, calibration, device=device)
     layers = quantized_layers(model)
     for layer in layers.values():
         layer.simulate = True
-    loader = DataLoader(TensorDataset(images, labels), batch_size=256)
+    subset = DataLoader(TensorDataset(images, labels), batch_size=256)
 
-    def accuracy_of(bitwidths: Mapping[str, int]) -> float:
+    def accuracy_of(bitwidths: Mapping[str, int], loader: DataLoader | None = None) -> float:
         for name, layer in layers.items():
             layer.weight_bits = bitwidths[name]
-        return evaluate(model, loader, device=device, progress=False)
+        return evaluate(model, subset if loader is None else loader, device=device, progress=False)
 
     accuracy_of.model = model
     return accuracy_of
 
 
-def search_path(path: Sequence[Mapping[str, int]], accuracy_of: Callable, min_accuracy: float, curve_points: int = 12) -> tuple[int, dict[int, float]]:
+def search_path(path: Sequence[Mapping[str, int]], accuracy_of: Callable, min_accuracy: float, curve_points: int = 12,
+                start: int | None = None) -> tuple[int, dict[int, float]]:
     """The last configuration on ``path`` (ordered from large to small models) meeting ``min_accuracy``.
 
     Evaluates ``curve_points`` evenly spaced configurations (the trade-off curve), then bisects between the
     last one that meets the constraint and the next one. Assumes accuracy falls along the path (the
     greedy path is built to make it so), which the evaluations let you check.
+    start: a guess (in the hidden test, the reference's answer): when ``path[start]`` meets the constraint and
+    ``path[start + 1]`` does not (or ``start`` is the last index), ``start`` is returned after those two evaluations
+    (a boundary of the kind the bisection ends on; the same answer when accuracy falls along the path);
+    otherwise the full search runs.
     Returns (index of the chosen configuration, {index: accuracy} of every evaluated configuration).
     """
     evaluated: dict[int, float] = {}
@@ -596,6 +602,9 @@ def search_path(path: Sequence[Mapping[str, int]], accuracy_of: Callable, min_ac
             evaluated[i] = accuracy_of(path[i])
         return evaluated[i]
 
+    if start is not None and 0 <= start < len(path) and acc(start) >= min_accuracy:
+        if start == len(path) - 1 or acc(start + 1) < min_accuracy:
+            return start, evaluated
     grid = sorted({round(i * (len(path) - 1) / (curve_points - 1)) for i in range(curve_points)})
     good = [i for i in grid if acc(i) >= min_accuracy]
     if not good:
@@ -625,6 +634,7 @@ class VPResult:
     evaluated: dict  # path index -> accuracy (%) on the search subset
     chosen: int  # index of the smallest configuration meeting the constraint
     min_accuracy: float  # the constraint (%)
+    accuracy_of: Callable  # the search's oracle: accuracy_of(bitwidths, loader=None) (``accuracy_oracle``)
 
     @property
     def bitwidths(self) -> dict[str, int]:
@@ -634,15 +644,36 @@ class VPResult:
 def variable_precision_search(
     fp32_model: nn.Module, ops: QuantOps, greedy_bitwidth_path: Callable, images: torch.Tensor, labels: torch.Tensor,
     calibration: torch.Tensor, min_accuracy: float, bit_choices: Sequence[int] = VP_BIT_CHOICES, act_bits: int = VP_ACT_BITS,
-    device: torch.device | None = None,
+    device: torch.device | None = None, start: int | None = None,
 ) -> VPResult:
     """Part 3: weight errors per layer and bit width, the notebook's greedy path through them, and the smallest
-    configuration on it whose accuracy on ``images`` is at least ``min_accuracy`` (``search_path``)."""
+    configuration on it whose accuracy on ``images`` is at least ``min_accuracy`` (``search_path``, from the
+    guess ``start`` if given)."""
     sizes = layer_sizes(fp32_model)
     path = greedy_bitwidth_path(sizes, weight_errors(fp32_model, ops, bit_choices), bit_choices)
     oracle = accuracy_oracle(fp32_model, ops, images, labels, calibration, act_bits, device=device)
-    chosen, evaluated = search_path(path, oracle, min_accuracy)
-    return VPResult(list(path), evaluated, chosen, min_accuracy)
+    chosen, evaluated = search_path(path, oracle, min_accuracy, start=start)
+    return VPResult(list(path), evaluated, chosen, min_accuracy, oracle)
+
+
+GRADED_VP_IMAGES = 128  # the hidden variable-precision check: first test images searched on, first training images calibrating
+GRADED_VP_MAX_DROP = 2.0  # ... and the points of accuracy below fp32 (the checkpoint's, full test set) the result may lose
+
+
+def graded_variable_precision(ops: QuantOps, greedy_bitwidth_path: Callable, start: int | None = None) -> tuple[VPResult, float]:
+    """The hidden variable-precision check's search, on the CPU with one thread: ResNet-20's checkpoint, the first
+    ``GRADED_VP_IMAGES`` test images of ``grading_digits()`` searched on, as many training images calibrating, and the
+    constraint ``fp32 - GRADED_VP_MAX_DROP``. start: the guess ``search_path`` tries first. Returns (result, fp32 accuracy)."""
+    from .checkpoints import load_pretrained, pretrained_info
+
+    cpu, digits = torch.device("cpu"), grading_digits()
+    fp32 = pretrained_info("resnet20")["fp32_accuracy"]
+    images, labels = first_examples(digits.test.dataset, GRADED_VP_IMAGES)
+    calibration = first_images(digits.train.dataset, GRADED_VP_IMAGES)
+    with torch_threads(1):
+        result = variable_precision_search(load_pretrained("resnet20", cpu), ops, greedy_bitwidth_path, images, labels, calibration,
+                                           fp32 - GRADED_VP_MAX_DROP, device=cpu, start=start)
+    return result, fp32
 
 
 def evaluate_bitwidths(
