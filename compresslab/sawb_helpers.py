@@ -125,18 +125,20 @@ def _exact(op: Callable, x: torch.Tensor, w: torch.Tensor, fan_in: int) -> torch
     """``op(x, w)`` (a linear or convolution, i.e. sums of ``fan_in`` products) computed exactly.
 
     The float32 kernel is exact while every partial sum stays within 2**24, which the bound
-    ``fan_in * max|x| * max|w|`` guarantees. When the bound is larger, ``x`` is split into base-``B`` digits
+    ``max|x| * l1`` guarantees, ``l1`` being the largest sum of ``|w|`` over the ``fan_in`` weights of one output
+    (at most ``fan_in * max|w|``). When the bound is larger, ``x`` is split into base-``B`` digits
     (``x = sum_i B**i d_i``), each digit small enough for an exact float32 pass, and the passes are
-    combined in int64. Returns int32 accumulators when the bound fits in int32, else int64.
+    combined in int64. Returns int32 accumulators when ``fan_in * max|x| * max|w|`` fits in int32, else int64.
     """
     w_max, x_max = _max_abs(w), _max_abs(x)
     dtype = torch.int32 if fan_in * w_max * x_max <= INT32_MAX else torch.int64
-    if x.device.type != "cpu" or w_max * fan_in > FLOAT32_EXACT:
+    l1 = int(w.abs().to(torch.int64).flatten(1).sum(1).max()) if w.numel() else 0  # w: (out, fan_in) or (C_out, C_in / groups, kH, kW)
+    if x.device.type != "cpu" or l1 > FLOAT32_EXACT:
         # GPUs may run float32 convolutions in TF32 or with Winograd/FFT algorithms, which are not exact;
         # float64 keeps every sum below 2**53 exact up to a rounding error far below 0.5
         return op(x.double(), w.double()).round().to(dtype)
     w32 = w.float()
-    budget = FLOAT32_EXACT // max(1, fan_in * w_max)  # largest |digit| that keeps every partial sum exact
+    budget = FLOAT32_EXACT // max(1, l1)  # largest |digit| that keeps every partial sum exact
     if x_max <= budget:
         return op(x.float(), w32).to(dtype)
     base = 2 ** int(math.floor(math.log2(budget + 1)))  # digits in [0, base - 1] <= budget

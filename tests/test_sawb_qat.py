@@ -117,6 +117,21 @@ def test_integer_kernels_are_exact(x_range, w_bits, shape, conv):
     assert torch.equal(out.to(torch.int64), expected.to(torch.int64))
 
 
+def test_integer_conv_takes_one_exact_pass_when_the_weights_l1_norm_allows(monkeypatch):
+    """Trained 8-bit weights are mostly small: the largest per-output sum of |w| (here 576 * 8 + 120 at most) times
+    max|x| = 255 stays below 2**24 although fan_in * max|w| * max|x| = 576 * 128 * 255 does not: one float32 pass, exact."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (2, 64, 6, 6), generator=g, dtype=torch.int32)
+    w = torch.randint(-8, 9, (5, 64, 3, 3), generator=g, dtype=torch.int32)
+    w[0, 0, 0, 0], x[0, :, 0, 0] = -128, 255
+    passes = []
+    conv2d = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda *args, **kwargs: passes.append(args[0].dtype) or conv2d(*args, **kwargs))
+    out = integer_conv2d(x, w, 1, 1)
+    assert passes == [torch.float32]
+    assert torch.equal(out.to(torch.int64), conv2d(x.double(), w.double(), None, 1, 1).to(torch.int64))
+
+
 def test_integer_kernels_accept_whole_floats_and_reject_fractions():
     x, w = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[2.0, -1.0, 0.0]])
     assert integer_linear(x, w).tolist() == [[0]]
