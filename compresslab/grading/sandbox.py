@@ -29,11 +29,24 @@ from pathlib import Path
 from ..paths import PACKAGE_DIR
 
 ROOT = PACKAGE_DIR.parent
-SECRET_PATHS = tuple(ROOT / p for p in ("solution", "autograder", "data/fixtures", "data/examples", "tests", ".git"))
+
+
+def _git_paths(root: Path) -> tuple[Path, ...]:
+    """``root/.git`` and, in a git worktree (where ``.git`` is a file naming its git folder), that folder and the
+    repository's common one, which holds the whole history."""
+    dot_git = root / ".git"
+    if not dot_git.is_file():
+        return (dot_git,)
+    git_dir = (root / dot_git.read_text().partition("gitdir:")[2].strip()).resolve()
+    common = git_dir / "commondir"
+    return (dot_git, git_dir, (git_dir / common.read_text().strip()).resolve() if common.is_file() else git_dir)
+
+
+SECRET_PATHS = tuple(ROOT / p for p in ("solution", "autograder", "data/fixtures", "data/examples", "tests")) + _git_paths(ROOT)
 SANDBOX_UID_BASE = 1_000_000  # uids without a passwd entry: this + the pid of the zygote (pids stay below 2**22)
 
 _CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
-_MS_REC, _MS_PRIVATE = 0x4000, 1 << 18
+_MS_REC, _MS_PRIVATE, _MS_BIND = 0x4000, 1 << 18, 0x1000
 
 
 def is_root() -> bool:
@@ -100,9 +113,21 @@ def _hide(paths: tuple[str, ...]) -> None:
         raise OSError(ctypes.get_errno(), "unshare: cannot create the grading namespaces")
     if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
         raise OSError(ctypes.get_errno(), "mount: cannot make / private")
-    for path in paths:
-        if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0, b"size=4k,mode=000") != 0:
-            raise OSError(ctypes.get_errno(), f"mount: cannot hide {path}")
+    handle, unreadable = tempfile.mkstemp(prefix="compresslab-hidden-")  # root's, mode 000: what a hidden file shows
+    os.close(handle)
+    os.chmod(unreadable, 0)
+    try:
+        for path in paths:
+            if os.path.isdir(path):
+                hidden = libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0, b"size=4k,mode=000")
+            elif os.path.isfile(path):
+                hidden = libc.mount(unreadable.encode(), path.encode(), None, _MS_BIND, None)
+            else:
+                continue
+            if hidden != 0:
+                raise OSError(ctypes.get_errno(), f"mount: cannot hide {path}")
+    finally:
+        os.unlink(unreadable)  # the bind mounts keep the file itself
 
 
 def _tasks_of(uid: int) -> int:
