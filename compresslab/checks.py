@@ -12,11 +12,12 @@ _RECORDS: list | None = None  # while grading: check_close and check_equal appen
 
 
 def record_into(records: list | None) -> None:
-    """Make ``check_close``/``check_equal`` append what they compare to ``records`` instead of deciding (``None``: decide).
+    """Make the comparing checks (``check_close``, ``check_equal``, ``check_at_least``, ``check_at_most``, ``check_choice``)
+    append what they compare to ``records`` instead of deciding (``None``: decide).
 
     The grading engine does this in the process that runs student code, with the reference answers
     zeroed; the verdict is then ``decide``'d by the grader's own process from the records alone.
-    Each record is a dict: ``kind`` ("close" | "equal"), ``name``, ``actual`` and ``expected``
+    Each record is a dict: ``kind`` ("close" | "equal" | "at_least" | "at_most" | "choice"), ``name``, ``actual`` and ``expected``
     (CPU tensors), ``rtol``, ``atol``, ``location`` (where ``expected`` sits in the fixture file,
     ``fixtures.leaf_location``; ``None`` for a value the test computed or wrote itself) and
     ``from_student`` (the check's ``expected_from_student``).
@@ -50,8 +51,12 @@ def decide(record: dict, reference: dict) -> None:
     expected = record["expected"] if reference["from_student"] else reference["expected"]
     if reference["kind"] == "close":
         check_close(record["actual"], expected, reference["name"], reference["rtol"], reference["atol"])
-    else:
+    elif reference["kind"] == "equal":
         check_equal(record["actual"], expected, reference["name"])
+    elif reference["kind"] == "choice":
+        check_choice(chr(int(record["actual"])), chr(int(expected)), reference["name"])
+    else:
+        {"at_least": check_at_least, "at_most": check_at_most}[reference["kind"]](record["actual"], float(expected), reference["name"])
 
 
 def describe(x) -> str:
@@ -134,6 +139,35 @@ def check_equal(actual, expected: torch.Tensor, name: str, dtype: torch.dtype | 
         return _record("equal", name, actual_t, expected, expected_from_student)
     if not torch.equal(actual_t.double(), expected.double()):
         raise AssertionError(f"{name}: values differ from the expected ones; {_mismatches(actual_t, expected)}")
+
+
+def check_at_least(actual, minimum: float, name: str) -> None:
+    """Assert the number ``actual`` is at least ``minimum`` (an accuracy threshold: ``name`` says what is measured and why)."""
+    value = check_scalar(actual, name)
+    if not value >= minimum:
+        raise AssertionError(f"{name}: got {value:.6g}, expected at least {minimum:.6g}")
+    if _RECORDS is not None:  # passed here; the grader checks again against the reference run's minimum
+        _record("at_least", name, torch.tensor(value, dtype=torch.float64), minimum, False)
+
+
+def check_at_most(actual, maximum: float, name: str) -> None:
+    """Assert the number ``actual`` is at most ``maximum`` (a size, an error or a cost target)."""
+    value = check_scalar(actual, name)
+    if not value <= maximum:
+        raise AssertionError(f"{name}: got {value:.6g}, expected at most {maximum:.6g}")
+    if _RECORDS is not None:  # passed here; the grader checks again against the reference run's maximum
+        _record("at_most", name, torch.tensor(value, dtype=torch.float64), maximum, False)
+
+
+def check_choice(answer, right: str, name: str) -> None:
+    """Assert a multiple-choice ``answer`` (any case, spaces ignored) is the letter ``right``."""
+    letter = str(answer).strip().upper()
+    if len(letter) != 1 or not letter.isalpha():
+        raise AssertionError(f"{name}: expected one letter, got {answer!r}")
+    if _RECORDS is not None:
+        return _record("choice", name, torch.tensor(ord(letter)), torch.tensor(ord(right)), False)
+    if letter != right:
+        raise AssertionError(f"{name}: {letter!r} is not the right choice")
 
 
 def _mismatches(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 0.0, atol: float = 0.0, limit: int = 3) -> str:

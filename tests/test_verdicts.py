@@ -179,8 +179,8 @@ def test_decide_uses_the_reference_expected_value_unless_the_check_says_it_comes
         decide({**wide[0], "actual": torch.tensor([1.2])}, reference[1] | {"expected": torch.tensor([1.0])})  # the reference's tolerances count
 
 
-def test_the_readme_states_which_hidden_points_the_grader_cannot_decide_on_its_own():
+def test_the_readme_states_which_hidden_points_rest_on_reference_answers_the_student_never_holds():
     readme = " ".join((ROOT / "README.md").read_text().split())
     for name in NOTEBOOKS:
-        left, hidden = reference_checks.hidden_points_left_to_the_student(name, ROOT / "autograder" / f"{name}-autograder.zip")
-        assert f"{left:g} of {hidden:g} hidden points in {name}" in readme, (name, left, hidden)
+        secret, hidden = reference_checks.hidden_points_against_secrets(name, ROOT / "autograder" / f"{name}-autograder.zip")
+        assert f"{secret:g} of {hidden:g} hidden points in {name}" in readme, (name, secret, hidden)

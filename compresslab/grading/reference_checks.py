@@ -86,11 +86,13 @@ def record(notebook: str) -> Path:
     return path
 
 
-def hidden_points_left_to_the_student(notebook: str, autograder: Path) -> tuple[float, float]:
-    """(points, of all hidden points) of the hidden cases that no check decides against the reference run's values.
+def hidden_points_against_secrets(notebook: str, autograder: Path) -> tuple[float, float]:
+    """(points, of all hidden points) of the hidden cases with a check against a reference answer from the fixture
+    file, which the student's process only ever holds as zeros.
 
-    Those cases (accuracy thresholds, property checks, multiple choice) are decided from values only the
-    student's process computes, so a notebook that forged its whole report could win them.
+    The grader decides every check, but the other hidden cases compare the student's outputs with values computed
+    from public data (torch's own quantizer, the fp32 model's accuracy) or hold them to a threshold: a notebook
+    that forged its report from inside a test could claim those, not these.
     """
     from otter.test_files import ExceptionTestFile
 
@@ -99,14 +101,15 @@ def hidden_points_left_to_the_student(notebook: str, autograder: Path) -> tuple[
     tests = otter_tests(autograder)
     fixtures = fixture_path(notebook)
     stored = load(notebook, tests, fixtures.read_bytes() if fixtures.is_file() else None)
-    left, hidden = 0.0, 0.0
+    against_secrets, hidden = 0.0, 0.0
     for path, source in tests.items():
         test_file = ExceptionTestFile.from_string(source, path=path)
         for case in test_file.test_cases:
             if case.hidden:
+                records = stored["cases"][test_file.name][case.name]
                 hidden += case.points
-                left += case.points * (not any(not r["from_student"] for r in stored["cases"][test_file.name][case.name]))
-    return left, hidden
+                against_secrets += case.points * any(r["location"] is not None and not r["from_student"] for r in records)
+    return against_secrets, hidden
 
 
 def _expectation(record: dict) -> dict:
