@@ -184,3 +184,18 @@ def test_the_readme_states_which_hidden_points_rest_on_reference_answers_the_stu
     for name in NOTEBOOKS:
         secret, hidden = reference_checks.hidden_points_against_secrets(name, ROOT / "autograder" / f"{name}-autograder.zip")
         assert f"{secret:g} of {hidden:g} hidden points in {name}" in readme, (name, secret, hidden)
+
+
+def test_thresholds_and_choices_are_held_to_the_reference_run_and_a_wrong_choice_keeps_the_answer_secret():
+    from compresslab.checks import check_at_least, check_at_most, check_choice, decide
+
+    reference = _records_of(lambda: check_at_least(99.0, 97.0, "accuracy") or check_at_most(0.2, 0.3, "size") or check_choice(" c", "C", "Q5.1"))
+    claimed = _records_of(lambda: check_at_least(50.0, 10.0, "accuracy") or check_at_most(0.9, 1.0, "size") or check_choice("b", "B", "Q5.1"))
+    with pytest.raises(AssertionError, match="accuracy: got 50, expected at least 97"):
+        decide(claimed[0], reference[0])  # the student's process claimed a minimum of 10: the reference run's 97 counts
+    with pytest.raises(AssertionError, match="size: got 0.9, expected at most 0.3"):
+        decide(claimed[1], reference[1])
+    with pytest.raises(AssertionError, match=r"Q5.1: 'B' is not the right choice$"):
+        decide(claimed[2], reference[2])
+    with pytest.raises(AssertionError, match="expected at least 97"):
+        _records_of(lambda: check_at_least(90.0, 97.0, "accuracy"))  # a value that fails in the student's process fails at once
