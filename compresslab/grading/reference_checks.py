@@ -4,9 +4,9 @@ The grading engine decides each test case in its own process, never in the one r
 code. For that, ``make fixtures`` grades ``data/examples/reference/NOTEBOOK.ipynb`` (the release
 filled with the reference code) in a *trace* run and stores, in ``data/fixtures/NOTEBOOK.checks.pt``:
 
-- ``cases``: per test file and case, the records of its ``check_close``/``check_equal`` calls
-  (``compresslab.checks.record_into``): kind, name, tolerances, the expected value, and where in the
-  fixture file that value sits (``location``) when it came from there;
+- ``cases``: per test file and case, the records of its checks (``compresslab.checks.record_into``:
+  values compared, thresholds, multiple choices): kind, name, tolerances, the expected value or
+  threshold, and where in the fixture file that value sits (``location``) when it came from there;
 - ``secrets``: those locations. A student's process gets the fixture file with them zeroed
   (``fixtures.without``), so it never holds a reference answer; the grader compares its records with
   these (``checks.decide``);
