@@ -29,7 +29,14 @@ from .training import TrainConfig, evaluate, train
 FINETUNE = TrainConfig(epochs=1, lr=0.02, momentum=0.9, weight_decay=1e-4, seed=0)
 
 SIZE_TARGET = 0.35  # fine-grained pruning: at most this fraction of the dense model's (non-zero) parameters
-FINE_GRAINED_TOLERANCE = 1.0  # points of accuracy a fine-tuned fine-grained model may lose
+FINE_GRAINED_TOLERANCE = 1.0  # the question's goal: points of accuracy a fine-grained model fine-tuned for one epoch may lose
+# The hidden fine-grained check does not fine-tune a whole epoch (about 7 s of CPU per student) but its first steps,
+# the learning rate annealed over them (``bounded_fine_tune_accuracy``), and asks for this test accuracy (%) after them.
+# Measured on 33 sparsity choices of at most 35% (the reference, random ones, perturbations of good ones): each that
+# ended the full epoch within 1 point reached 84.7% or more after the 12 steps; of those that missed it, one (one
+# image short, 98.3%) reached 87.5%, all others 78.9% or less (README, "For instructors").
+GRADED_SPARSE_STEPS = 12
+GRADED_SPARSE_ACCURACY = 80.0
 CHANNEL_PRUNE_RATIO = 0.3  # fraction of channels removed from every conv but the last
 MACS_TARGET = 0.60  # channel pruning at CHANNEL_PRUNE_RATIO: at most this fraction of the dense MACs
 CHANNEL_TOLERANCE = 2.0  # points of accuracy a fine-tuned channel-pruned model may lose
@@ -177,12 +184,26 @@ def fine_tune(
 def bounded_fine_tune_logits(model: nn.Module, loader: DataLoader, images: torch.Tensor, steps: int = GRADED_FINETUNE_STEPS) -> torch.Tensor:
     """The hidden channel-pruning check's run: fine-tune ``model`` in place on the CPU (``FINETUNE``, one thread) for its
     first ``steps`` steps, then return its logits on ``images`` (N, 3, 32, 32) float32 -> (N, classes).
-    Same model, same seed: the same logits as the reference's run."""
+    Same model, same seed: the same logits as the reference's run. The model is put in channels_last, the layout
+    the CPU's convolution kernels run fastest on (same values up to float rounding)."""
     cpu = torch.device("cpu")
+    model.to(memory_format=torch.channels_last)
     with torch_threads(1):
         fine_tune(model, loader, FINETUNE, device=cpu, progress=False, max_steps=steps)
         with torch.no_grad():
             return model(images.to(cpu))
+
+
+def bounded_fine_tune_accuracy(model: nn.Module, loaders, callbacks: Iterable[Callable[[], None]] = (), steps: int = GRADED_SPARSE_STEPS) -> float:
+    """The hidden fine-grained check's run: fine-tune ``model`` in place on the CPU (``FINETUNE``, one thread, in
+    channels_last, the layout the CPU's convolution kernels run fastest on) for its first ``steps`` steps, the learning
+    rate annealed over them, calling ``callbacks`` after every step (``lambda: pruner.apply(model)``); return the test
+    accuracy (%) on ``loaders.test``. The check asks for at least ``GRADED_SPARSE_ACCURACY`` on the embedded dataset."""
+    cpu = torch.device("cpu")
+    model.to(cpu).to(memory_format=torch.channels_last)
+    with torch_threads(1):
+        fine_tune(model, loaders.train, FINETUNE, device=cpu, callbacks=callbacks, progress=False, max_steps=steps)
+        return evaluate(model, loaders.test, device=cpu, progress=False)
 
 
 def fine_tune_config(epochs: int, lr: float) -> TrainConfig:

@@ -26,8 +26,9 @@ from compresslab.checkpoints import load_pretrained, normalization_of, pretraine
 from compresslab.data import load_dataset
 from compresslab.models import VGG
 from compresslab.profiling import count_macs, count_parameters
-from compresslab.pruning_helpers import (CHANNEL_PRUNE_RATIO, CHANNEL_TOLERANCE, FINE_GRAINED_TOLERANCE, FINETUNE, MACS_TARGET,
-                                         SIZE_TARGET, SORTING_TOLERANCE, ConvStack, channel_counts, conv_bn_pairs, expected_size_fraction,
+from compresslab.pruning_helpers import (CHANNEL_PRUNE_RATIO, CHANNEL_TOLERANCE, FINE_GRAINED_TOLERANCE, FINETUNE, GRADED_SPARSE_ACCURACY,
+                                         MACS_TARGET, SIZE_TARGET, SORTING_TOLERANCE, ConvStack, bounded_fine_tune_accuracy, channel_counts,
+                                         conv_bn_pairs, expected_size_fraction,
                                          fine_tune, format_costs, measure_costs, plot_costs, plot_layer_weights, plot_sensitivity,
                                          prunable_weights, randomize_batchnorm, sensitivity_scan, size_fraction, sparsity, torch_threads,
                                          weight_values)
@@ -239,15 +240,37 @@ def test_sorted_then_pruned_keeps_the_most_important_channels(ref):
 # ---------------------------------------------------------------- the issue's thresholds, with the reference
 
 
-def test_reference_fine_grained_meets_size_and_accuracy(ref, digits, dense):
-    model = copy.deepcopy(dense)
-    pruner = ref["FineGrainedPruner"](model, ref["sparsity_dict"])
-    assert size_fraction(model, dense) == pytest.approx(expected_size_fraction(dense, ref["sparsity_dict"]))
-    with torch_threads(1):  # as the hidden test
-        fine_tune(model, digits.train, FINETUNE, device=CPU, callbacks=[lambda: pruner.apply(model)], progress=False)
-        accuracy = evaluate(model, digits.test, device=CPU, progress=False)
-    assert size_fraction(model, dense) <= SIZE_TARGET
-    assert accuracy >= pretrained_info("vgg")["fp32_accuracy"] - FINE_GRAINED_TOLERANCE
+def _epoch_and_bounded_accuracy(ref, digits, dense, sparsity_dict):
+    """Test accuracy (%) of the checkpoint pruned to ``sparsity_dict`` after the question's epoch of fine-tuning and after
+    the hidden check's bounded run; both with the masks re-applied, the size checked after each."""
+    accuracies = []
+    for bounded in (False, True):
+        model = copy.deepcopy(dense)
+        pruner = ref["FineGrainedPruner"](model, sparsity_dict)
+        assert size_fraction(model, dense) == pytest.approx(expected_size_fraction(dense, sparsity_dict))
+        if bounded:
+            accuracies.append(bounded_fine_tune_accuracy(model, digits, [lambda: pruner.apply(model)]))
+        else:
+            with torch_threads(1):
+                fine_tune(model, digits.train, FINETUNE, device=CPU, callbacks=[lambda: pruner.apply(model)], progress=False)
+                accuracies.append(evaluate(model, digits.test, device=CPU, progress=False))
+        assert size_fraction(model, dense) == pytest.approx(expected_size_fraction(dense, sparsity_dict))
+    return accuracies
+
+
+def test_reference_fine_grained_meets_the_goal_and_the_bounded_check_with_margin(ref, digits, dense):
+    assert expected_size_fraction(dense, ref["sparsity_dict"]) <= SIZE_TARGET
+    epoch, bounded = _epoch_and_bounded_accuracy(ref, digits, dense, ref["sparsity_dict"])
+    assert epoch >= pretrained_info("vgg")["fp32_accuracy"] - FINE_GRAINED_TOLERANCE
+    assert bounded >= GRADED_SPARSE_ACCURACY + 10.0, "the reference's margin over the hidden check's threshold"
+
+
+def test_a_choice_that_misses_the_goal_fails_the_bounded_check_too(ref, digits, dense):
+    uniform = {name: 0.7 for name in prunable_weights(dense)}  # within the size target, but prunes the sensitive layers alike
+    assert expected_size_fraction(dense, uniform) <= SIZE_TARGET
+    epoch, bounded = _epoch_and_bounded_accuracy(ref, digits, dense, uniform)
+    assert epoch < pretrained_info("vgg")["fp32_accuracy"] - FINE_GRAINED_TOLERANCE
+    assert bounded < GRADED_SPARSE_ACCURACY
 
 
 def test_reference_channel_pruning_meets_macs_and_accuracy(ref, digits, dense):

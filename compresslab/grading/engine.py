@@ -80,7 +80,8 @@ class Zygote:
 
     def grade(self, task: Task) -> dict:
         """Outcome dict: ``status`` (graded | memory | processes | timeout | crashed), ``message``, ``questions``, ``skipped``,
-        ``seconds`` (wall time in all), ``busy`` (time spent in the notebook's cells and the tests), ``cpu`` (CPU seconds)
+        ``seconds`` (wall time in all), ``busy`` (time spent in the notebook's cells and the tests), ``cpu`` (CPU seconds
+        of the child and of the zygote's own work for it: preparing the tests, watching, deciding)
         and, for a ``trace`` task, ``cases`` (every test case's records). Raises ``reference_checks.StaleChecks`` when the
         notebook's reference checks do not belong to its tests and fixtures."""
         self._conn.send(task)
@@ -116,13 +117,13 @@ def _zygote_main(conn) -> None:
             conn.send({"status": "setup", "message": str(error)})
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its children that have exited, all threads."""
+    return sum(usage.ru_utime + usage.ru_stime for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
 def _grade_in_child(task: Task, uid: int) -> dict:
-    start, cpu_start = time.monotonic(), _children_cpu()
+    start, cpu_start = time.monotonic(), _cpu_seconds()
     tests = _Tests(task)
     workdir = sandbox.make_workdir(task.notebook, uid)
     progress_r, progress_w = os.pipe()
@@ -142,7 +143,7 @@ def _grade_in_child(task: Task, uid: int) -> dict:
     finally:
         sandbox.clean_up(workdir, uid)
     outcome["seconds"] = time.monotonic() - start
-    outcome["cpu"] = _children_cpu() - cpu_start
+    outcome["cpu"] = _cpu_seconds() - cpu_start
     return outcome
 
 

@@ -39,7 +39,7 @@ class Outcome:
     questions: dict | None = None  # question -> {"score", "possible", "failures"} when status == "graded"
     seconds: float = 0.0
     busy: float = 0.0  # of which running the notebook's cells and the tests; the rest is the grader's own cost
-    cpu: float = 0.0  # CPU seconds used by the grading child (all its threads)
+    cpu: float = 0.0  # CPU seconds used to grade it: the grading child (all its threads) and the zygote's own work
     skipped: int = 0  # time-only cells skipped in grading mode
 
 
