@@ -136,6 +136,37 @@ def test_k_means_codebooks_of_vgg_are_near_sklearn_optimum(ref, bitwidth):
         assert ratio <= 1.5, f"{name} at {bitwidth} bits: clustering error {ratio:.2f}x scikit-learn's"
 
 
+@pytest.mark.parametrize("bitwidth", [2, 4, 8])
+def test_kmeans_1d_finds_sklearns_centroids_on_the_vgg(bitwidth):
+    """kmeans_1d is Lloyd's algorithm as scikit-learn's KMeans runs it, in one dimension: from the same linear
+    initialization it reaches the same centroids (to float32 rounding) on the checkpoint's weights, and every value's
+    label names its nearest centroid."""
+    import warnings
+
+    from sklearn.cluster import KMeans
+
+    model = load_pretrained("vgg", CPU)
+    for name in ("backbone.conv1.weight", "backbone.conv6.weight", "classifier.weight"):
+        values = model.get_parameter(name).detach().reshape(-1)
+        centroids, labels = qh.kmeans_1d(values, 2**bitwidth)
+        x = values.double().numpy().reshape(-1, 1)
+        init = np.linspace(x.min(), x.max(), 2**bitwidth).reshape(-1, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = KMeans(n_clusters=2**bitwidth, init=init, n_init=1, random_state=qh.KMEANS_SEED).fit(x).cluster_centers_
+        torch.testing.assert_close(centroids, torch.from_numpy(np.sort(expected.reshape(-1))).float(), rtol=0, atol=1e-6, msg=f"{name} at {bitwidth} bits")
+        nearest = (values[:, None] - centroids[None, :]).abs().argmin(dim=1)
+        torch.testing.assert_close(centroids[labels], centroids[nearest], rtol=0, atol=0)
+
+
+def test_kmeans_1d_moves_an_empty_cluster_onto_the_farthest_value():
+    """Three centroids from linear initialization (0, 5, 10) on [0, 0, 0, 0, 9, 10]: no value is nearest 5, so that
+    cluster is moved onto the value farthest from its centroid (9, at distance 1 from 10), as scikit-learn does."""
+    centroids, labels = qh.kmeans_1d(torch.tensor([0.0, 0.0, 0.0, 0.0, 9.0, 10.0]), 3)
+    torch.testing.assert_close(centroids, torch.tensor([0.0, 9.0, 10.0]), rtol=0, atol=0)
+    assert labels.tolist() == [0, 0, 0, 0, 1, 2]
+
+
 def test_k_means_is_reproducible(ref):
     torch.manual_seed(0)
     tensor = torch.randn(3000) * 0.05
