@@ -1,4 +1,4 @@
-"""Shared fixtures: the released notebooks and a graded batch of example submissions."""
+"""Shared fixtures: the released notebooks, a warm grader, and helpers to grade and to run the masters' code."""
 
 import re
 import shutil
@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from compresslab.grading.engine import Zygote
 from compresslab.release import reference_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,15 @@ def run_make_grade(submissions: Path, out: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def zygote():
+    """One warm grader for every test that grades single notebooks, as one zygote grades a whole batch in ``make grade``
+    (starting one imports torch and the rest again: seconds per module)."""
+    warm = Zygote()
+    yield warm
+    warm.close()
 
 
 @pytest.fixture

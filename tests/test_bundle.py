@@ -2,6 +2,7 @@
 requirements importable (not this repository), the blank notebook runs with only stub errors,
 the reference-filled one passes every public check, and its exported zip grades to full marks."""
 
+import csv
 import json
 import re
 import site
@@ -11,7 +12,6 @@ import zipfile
 
 import nbformat
 import pytest
-
 
 from conftest import NOTEBOOKS, ROOT, run_make_grade
 
@@ -53,12 +53,42 @@ def _unzip(name, folder):
     return folder / name
 
 
-def _run(python, notebook):
-    done = subprocess.run([python, "-c", DRIVER, str(notebook)], capture_output=True, text=True, timeout=1800, cwd=notebook.parent)
+def _execute(python, notebook):
+    """Run the notebook top to bottom with the driver, in its own folder; nothing is checked yet."""
+    return subprocess.run([python, "-c", DRIVER, str(notebook)], capture_output=True, text=True, timeout=1800, cwd=notebook.parent)
+
+
+def _result(done, notebook):
+    """The driver's report on ``notebook``, once it is clear the run finished with the bundle's own compresslab."""
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert f"COMPRESSLAB_FROM {notebook.parent / 'compresslab'}" in result["last"], result["last"]
     return result
+
+
+@pytest.fixture(scope="module")
+def exported_references(bundle_python, tmp_path_factory):
+    """Each notebook's reference run top to bottom in its unzipped bundle, then what its export cell wrote graded in one
+    ``make grade`` batch (one student per notebook, named after it): {name: (notebook, driver run, export names, rows)}.
+
+    One batch, not one per notebook: the grader starts once and grades the exports side by side."""
+    submissions = tmp_path_factory.mktemp("submissions")
+    runs = {}
+    for name in NOTEBOOKS:
+        notebook = _unzip(name, tmp_path_factory.mktemp(f"student-{name}")) / f"{name}.ipynb"
+        notebook.write_bytes((ROOT / "data" / "examples" / "reference" / f"{name}.ipynb").read_bytes())
+        done = _execute(bundle_python, notebook)
+        (submissions / name).mkdir()
+        exports = sorted(notebook.parent.glob(f"{name}_*.zip"))
+        for export in exports:
+            export.rename(submissions / name / export.name)
+        runs[name] = (notebook, done, [export.name for export in exports])
+    out = tmp_path_factory.mktemp("grades")
+    graded = run_make_grade(submissions, out)
+    assert graded.returncode == 0, graded.stderr[-2000:]
+    with open(out / "scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {name: (*run, [r for r in rows if r["student"] == name and r["notebook"] == name]) for name, run in runs.items()}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -93,26 +123,17 @@ def _answer_line_pairs(name):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_blank_notebook_runs_from_the_bundle_with_only_stub_errors(name, bundle_python, tmp_path):
-    result = _run(bundle_python, _unzip(name, tmp_path) / f"{name}.ipynb")
+    notebook = _unzip(name, tmp_path) / f"{name}.ipynb"
+    result = _result(_execute(bundle_python, notebook), notebook)
     assert result["errors"] and result["errors"][0] == "NotImplementedError", result["errors"][:3]
     assert set(result["errors"]) <= {"NotImplementedError", "NameError"}, result["errors"]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_reference_passes_public_checks_in_the_bundle_and_its_export_grades_full(name, bundle_python, tmp_path):
-    folder = _unzip(name, tmp_path / "student")
-    notebook = folder / f"{name}.ipynb"
-    notebook.write_bytes((ROOT / "data" / "examples" / "reference" / f"{name}.ipynb").read_bytes())
-    result = _run(bundle_python, notebook)
+def test_reference_passes_public_checks_in_the_bundle_and_its_export_grades_full(name, exported_references):
+    notebook, done, exports, rows = exported_references[name]
+    result = _result(done, notebook)
     assert result["errors"] == []
     assert result["checks"] and all(re.search(r"passed", c) and not re.search(r"failed", c) for c in result["checks"]), result["checks"]
-    exports = sorted(folder.glob(f"{name}_*.zip"))
     assert len(exports) == 1, "the export cell should write exactly one submission zip"
-    submissions = tmp_path / "submissions" / "ada"
-    submissions.mkdir(parents=True)
-    exports[0].rename(submissions / exports[0].name)
-    done = run_make_grade(submissions.parent, tmp_path / "grades")
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = (tmp_path / "grades" / "scores.csv").read_text().splitlines()[1:]
-    mine = [r.split(",") for r in rows if r.split(",")[1] == name]
-    assert mine and all(r[5] == "graded" and float(r[3]) == float(r[4]) for r in mine), mine
+    assert rows and all(r["status"] == "graded" and float(r["score"]) == float(r["possible"]) for r in rows), rows

@@ -12,7 +12,7 @@ import pytest
 
 from compresslab import mutation
 from compresslab.grading import grading_mode, sandbox
-from compresslab.grading.engine import Limits, Zygote
+from compresslab.grading.engine import Limits
 from compresslab.grading.runner import grade_notebook
 
 from conftest import ROOT
@@ -20,13 +20,6 @@ from conftest import ROOT
 NAME = "int8_cnn"
 # Generous limits: a loaded CI machine must not turn a normal cell into a timeout.
 LIMITS = Limits(notebook_seconds=600, cell_seconds=20, memory_bytes=6 * 2**30)
-
-
-@pytest.fixture(scope="module")
-def zygote():
-    z = Zygote()
-    yield z
-    z.close()
 
 
 def _reference_with(tmp_path, extra_cell: str | None):

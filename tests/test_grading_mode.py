@@ -48,20 +48,20 @@ def test_an_edited_marked_cell_runs_as_written():
     assert first not in skipped and skipped == _marked_indices(release)[1:]
 
 
-def _grade(name, tmp_path, example, skip):
+def _grade(name, tmp_path, example, skip, zygote):
     copy = tmp_path / example / f"{name}.ipynb"
     copy.parent.mkdir(parents=True)
     shutil.copyfile(ROOT / "data" / "examples" / example / f"{name}.ipynb", copy)
-    outcome = grade_notebook(copy, ROOT / "autograder" / f"{name}-autograder.zip", Limits(notebook_seconds=1800), skip)
+    outcome = grade_notebook(copy, ROOT / "autograder" / f"{name}-autograder.zip", Limits(notebook_seconds=1800), skip, zygote)
     assert outcome.status == "graded", outcome.message
     return outcome
 
 
-def test_grading_twice_gives_identical_scores_and_full_runs_agree(tmp_path):
+def test_grading_twice_gives_identical_scores_and_full_runs_agree(tmp_path, zygote):
     name = NOTEBOOKS[0]
     skip = grading_mode.marked_sources(_release(name))
-    first = _grade(name, tmp_path / "a", "partial", skip)
-    second = _grade(name, tmp_path / "b", "partial", skip)
-    full = _grade(name, tmp_path / "c", "partial", frozenset())
+    first = _grade(name, tmp_path / "a", "partial", skip, zygote)
+    second = _grade(name, tmp_path / "b", "partial", skip, zygote)
+    full = _grade(name, tmp_path / "c", "partial", frozenset(), zygote)
     assert first.questions == second.questions == full.questions
     assert first.skipped == len(skip) and full.skipped == 0

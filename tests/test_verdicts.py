@@ -16,7 +16,7 @@ import torch
 from compresslab import fixtures, mutation
 from compresslab.grading import grading_mode, reference_checks
 from compresslab.grading.autograders import otter_tests
-from compresslab.grading.engine import Limits, Task, Zygote
+from compresslab.grading.engine import Limits, Task
 from compresslab.grading.runner import grade_notebook
 
 from conftest import NOTEBOOKS, ROOT
@@ -24,13 +24,6 @@ from conftest import NOTEBOOKS, ROOT
 NAME = "int8_cnn"
 LIMITS = Limits(notebook_seconds=600, cell_seconds=60, memory_bytes=6 * 2**30)
 AUTOGRADER = ROOT / "autograder" / f"{NAME}-autograder.zip"
-
-
-@pytest.fixture(scope="module")
-def zygote():
-    z = Zygote()
-    yield z
-    z.close()
 
 
 def _reference(notebook: str = NAME) -> dict:
