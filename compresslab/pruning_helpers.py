@@ -181,29 +181,32 @@ def fine_tune(
     return train(model, loader, config, device=device, callbacks=callbacks, progress=progress, max_steps=max_steps)
 
 
-def bounded_fine_tune_logits(model: nn.Module, loader: DataLoader, images: torch.Tensor, steps: int = GRADED_FINETUNE_STEPS) -> torch.Tensor:
-    """The hidden channel-pruning check's run: fine-tune ``model`` in place on the CPU (``FINETUNE``, one thread) for its
-    first ``steps`` steps, then return its logits on ``images`` (N, 3, 32, 32) float32 -> (N, classes).
-    Same model, same seed: the same logits as the reference's run. The model is put in channels_last, the layout
-    the CPU's convolution kernels run fastest on (same values up to float rounding)."""
+def bounded_fine_tune(model: nn.Module, loader: DataLoader, steps: int, callbacks: Iterable[Callable[[], None]] = ()) -> None:
+    """A hidden check's bounded run: fine-tune ``model`` in place on the CPU (``FINETUNE``) for its first ``steps`` steps,
+    the learning rate annealed over them, calling ``callbacks`` after every step. The model is put in channels_last,
+    the layout the CPU's convolution kernels run fastest on (same values up to float rounding). Run it inside
+    ``torch_threads(1)``: the grader runs notebooks side by side, one thread each."""
     cpu = torch.device("cpu")
-    model.to(memory_format=torch.channels_last)
+    model.to(cpu).to(memory_format=torch.channels_last)
+    fine_tune(model, loader, FINETUNE, device=cpu, callbacks=callbacks, progress=False, max_steps=steps)
+
+
+def bounded_fine_tune_logits(model: nn.Module, loader: DataLoader, images: torch.Tensor, steps: int = GRADED_FINETUNE_STEPS) -> torch.Tensor:
+    """The hidden channel-pruning check's run: ``bounded_fine_tune`` of ``model`` for ``steps`` steps on one thread, then
+    its logits on ``images`` (N, 3, 32, 32) float32 -> (N, classes). Same model, same seed: the reference's logits."""
     with torch_threads(1):
-        fine_tune(model, loader, FINETUNE, device=cpu, progress=False, max_steps=steps)
+        bounded_fine_tune(model, loader, steps)
         with torch.no_grad():
-            return model(images.to(cpu))
+            return model(images.to(torch.device("cpu")))
 
 
 def bounded_fine_tune_accuracy(model: nn.Module, loaders, callbacks: Iterable[Callable[[], None]] = (), steps: int = GRADED_SPARSE_STEPS) -> float:
-    """The hidden fine-grained check's run: fine-tune ``model`` in place on the CPU (``FINETUNE``, one thread, in
-    channels_last, the layout the CPU's convolution kernels run fastest on) for its first ``steps`` steps, the learning
-    rate annealed over them, calling ``callbacks`` after every step (``lambda: pruner.apply(model)``); return the test
-    accuracy (%) on ``loaders.test``. The check asks for at least ``GRADED_SPARSE_ACCURACY`` on the embedded dataset."""
-    cpu = torch.device("cpu")
-    model.to(cpu).to(memory_format=torch.channels_last)
+    """The hidden fine-grained check's run: ``bounded_fine_tune`` of ``model`` on ``loaders.train`` for ``steps`` steps on
+    one thread, calling ``callbacks`` after every step (``lambda: pruner.apply(model)``); return its test accuracy (%)
+    on ``loaders.test``. The check asks for at least ``GRADED_SPARSE_ACCURACY`` on the embedded dataset."""
     with torch_threads(1):
-        fine_tune(model, loaders.train, FINETUNE, device=cpu, callbacks=callbacks, progress=False, max_steps=steps)
-        return evaluate(model, loaders.test, device=cpu, progress=False)
+        bounded_fine_tune(model, loaders.train, steps, callbacks)
+        return evaluate(model, loaders.test, device=torch.device("cpu"), progress=False)
 
 
 def fine_tune_config(epochs: int, lr: float) -> TrainConfig:
