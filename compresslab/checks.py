@@ -18,21 +18,16 @@ def record_into(records: list | None) -> None:
     The grading engine does this in the process that runs student code, with the reference answers
     zeroed; the verdict is then ``decide``'d by the grader's own process from the records alone.
     Each record is a dict: ``kind`` ("close" | "equal" | "at_least" | "at_most" | "choice"), ``name``, ``actual`` and ``expected``
-    (CPU tensors), ``rtol``, ``atol``, ``location`` (where ``expected`` sits in the fixture file,
-    ``fixtures.leaf_location``; ``None`` for a value the test computed or wrote itself) and
-    ``from_student`` (the check's ``expected_from_student``).
+    (CPU tensors), ``rtol``, ``atol`` and ``from_student`` (the check's ``expected_from_student``).
     """
     global _RECORDS
     _RECORDS = records
 
 
 def _record(kind: str, name: str, actual: torch.Tensor, expected, from_student: bool, rtol: float = 0.0, atol: float = 0.0) -> None:
-    from .fixtures import leaf_location
-
-    location = leaf_location(expected)
     expected = torch.as_tensor(expected, dtype=torch.float64) if not isinstance(expected, torch.Tensor) else expected
     _RECORDS.append({"kind": kind, "name": str(name), "actual": _plain(actual), "expected": _plain(expected),
-                     "rtol": float(rtol), "atol": float(atol), "location": location, "from_student": bool(from_student)})
+                     "rtol": float(rtol), "atol": float(atol), "from_student": bool(from_student)})
 
 
 def _plain(t: torch.Tensor) -> torch.Tensor:

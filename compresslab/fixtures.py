@@ -9,6 +9,7 @@ student's outputs with it. The file is never shipped to students.
 """
 
 import argparse
+import fnmatch
 import importlib
 import io
 import math
@@ -28,7 +29,6 @@ def fixture_path(notebook: str) -> Path:
 
 
 _PROVIDED: dict[str, bytes] = {}  # fixture files handed over by the grading engine (not on the student's disk)
-_TRACED: list | None = None  # while tracing: every tree ``load`` returned, with its leaves by id
 
 
 def provide(notebook: str, content: bytes) -> None:
@@ -39,30 +39,26 @@ def provide(notebook: str, content: bytes) -> None:
 def load(notebook: str) -> dict:
     """The stored fixtures of ``notebook`` (nested dicts of tensors, floats and lists)."""
     if notebook in _PROVIDED:
-        tree = torch.load(io.BytesIO(_PROVIDED[notebook]), map_location="cpu", weights_only=True)
-    else:
-        path = fixture_path(notebook)
-        if not path.is_file():
-            raise FileNotFoundError(f"fixture file {path} is missing: run `make fixtures`")
-        tree = torch.load(path, map_location="cpu", weights_only=True)
-    if _TRACED is not None:
-        _TRACED.append((tree, {id(leaf): where for where, leaf in leaves(tree) if isinstance(leaf, (torch.Tensor, float))}))
-    return tree
+        return torch.load(io.BytesIO(_PROVIDED[notebook]), map_location="cpu", weights_only=True)
+    path = fixture_path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"fixture file {path} is missing: run `make fixtures`")
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def trace_leaves() -> None:
-    """From now on remember where each leaf ``load`` returns sits, for ``leaf_location`` (a trusted reference run)."""
-    global _TRACED
-    _TRACED = []
+def declared_secrets(notebook: str) -> tuple[str, ...]:
+    """The patterns ``compresslab.notebook_fixtures.<notebook>.SECRETS``: which fixture values are reference answers.
+
+    A pattern is a location with ``/`` between keys; ``*`` stands for any one key (``quantized_weights/*/output``);
+    a pattern covers the leaves at that location and everything below it."""
+    return tuple(importlib.import_module(f"compresslab.notebook_fixtures.{notebook}").SECRETS)
 
 
-def leaf_location(value) -> list | None:
-    """The location (keys and indices from the root) of ``value`` if it is a tensor or float leaf of a tree ``load``
-    returned while tracing (ints are left out: Python shares small ints, so their identity says nothing)."""
-    for _, locations in _TRACED or ():
-        if id(value) in locations:
-            return list(locations[id(value)])
-    return None
+def is_secret(location: tuple, patterns: tuple[str, ...]) -> bool:
+    """Whether the leaf at ``location`` (keys and indices from the root) is covered by one of ``patterns``."""
+    keys = [str(key) for key in location]
+    return any(len(keys) >= len(parts) and all(fnmatch.fnmatchcase(k, p) for k, p in zip(keys, parts))
+               for parts in (pattern.split("/") for pattern in patterns))
 
 
 def leaves(tree, where: tuple = ()):
@@ -77,19 +73,20 @@ def leaves(tree, where: tuple = ()):
         yield where, tree
 
 
-def without(content: bytes, locations: list[list]) -> bytes:
-    """The fixture file ``content`` with the leaves at ``locations`` replaced by zeros of the same type, dtype and shape.
+def without(content: bytes, patterns: tuple[str, ...]) -> bytes:
+    """The fixture file ``content`` with every leaf covered by ``patterns`` (``declared_secrets``) replaced by zeros of
+    the same type, dtype and shape (strings by empty strings).
 
     The grading engine hands this to student code: the reference answers the grader compares with stay out of its reach.
     """
     tree = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
-    for location in locations:
-        *parents, last = location
-        node = tree
-        for key in parents:
-            node = node[key]
-        value = node[last]
-        node[last] = torch.zeros_like(value) if isinstance(value, torch.Tensor) else type(value)()
+    for location, value in list(leaves(tree)):
+        if is_secret(location, patterns):
+            *parents, last = location
+            node = tree
+            for key in parents:
+                node = node[key]
+            node[last] = torch.zeros_like(value) if isinstance(value, torch.Tensor) else type(value)()
     buffer = io.BytesIO()
     torch.save(tree, buffer)
     return buffer.getvalue()

@@ -19,3 +19,6 @@ def data_dir() -> Path:
 def checkpoint_path(name: str) -> Path:
     """Path of the shipped fp32 checkpoint ``data/checkpoints/<name>.pt``."""
     return data_dir() / "checkpoints" / f"{name}.pt"
+
+
+PUBLIC_DATA = ("checkpoints", "sawb_qat")  # folders of the data folder that student code may read (the rest, fixtures and examples, is the grader's)

@@ -49,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.resolve() == args.submissions.resolve() or args.submissions.resolve() in args.out.resolve().parents:
         print(f"error: --out {args.out} is inside the submissions folder; choose another folder so no submission is touched", file=sys.stderr)
         return 2
+    try:
+        mode = sandbox.isolation_mode(unsafe_allowed=os.environ.get("UNSAFE") == "1")
+    except sandbox.IsolationUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     autograders = {name: AUTOGRADER_DIR / f"{name}-autograder.zip" for name in args.notebooks}
     question_lists = {name: questions(path) for name, path in autograders.items()}
     start = time.monotonic()
@@ -58,9 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30), processes=args.processes)
         journal = Journal(args.out)
         try:
-            hidden = (str(args.submissions.resolve()), str(args.out.resolve()))
-            print(sandbox.describe())
-            rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal, hidden=hidden)
+            print(sandbox.describe(mode))
+            rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal)
         finally:
             journal.close()
     write_scores(rows, args.out / "scores.csv")

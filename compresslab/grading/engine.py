@@ -1,171 +1,276 @@
-"""The grading engine: execute a notebook and run its Otter tests in a forked child, within limits.
+"""The grading engine: run a notebook and its Otter tests in a confined child, and decide every verdict here.
 
-``make grade`` starts ``JOBS`` *zygotes*: single-threaded processes that import the heavy
-libraries (torch, numpy, matplotlib, otter, compresslab) once. For each notebook a zygote forks a
-child, confined by ``sandbox`` (limits; as root its own uid, a scratch folder, the secrets hidden,
-no network), that executes the notebook's code cells in order (plain ``exec``, IPython syntax
-transformed, magics and shell lines ignored), skipping the release's time-only cells. Only then
-does the zygote hand it the autograder's Otter test files and the fixture file, with every
-reference answer zeroed (``reference_checks``), through a pipe; the child undoes library patches
-made by the cells (``patches``), runs each test case against the notebook's globals as ``otter
-run`` does, with ``compresslab.checks`` recording what each check compares instead of deciding,
-and reports every case's exception or records. The zygote decides the cases and scores them as
-Otter does: a check passes only when the value the child recorded meets the reference run's
-expected value (a case without checks passes when it raised nothing). The zygote watches the
-child: a cell that runs longer than ``cell_seconds`` or a notebook longer than
-``notebook_seconds`` is killed (status ``timeout``), a child that dies without reporting is
-``crashed``, ``memory_bytes`` bounds its address space (status ``memory``) and ``processes`` the
-processes and threads it may start (status ``processes``). The child runs in its own process
-group, which is killed afterwards, so nothing it started outlives it.
+Three kinds of process, and only the first holds a secret:
 
-Compared with ``otter run`` (a fresh Jupyter kernel and interpreter per notebook, about 8 s
-before the first cell runs), a forked child starts in milliseconds with everything imported.
+- **The grader** (this module, in ``make grade``'s own process): it reads the autograder's tests and the
+  reference checks (expected values, tolerances, thresholds: ``reference_checks``), makes the fixture
+  payload with every declared secret zeroed (``fixtures.without``), watches each notebook, and decides
+  each test case from the records the notebook's process reports.
+- **The zygote** (``zygote``): a warm process started in the bubblewrap sandbox (``sandbox``) with torch,
+  Otter and the library imported, which never receives anything secret. ``make grade`` starts ``JOBS``
+  of them; each grades one notebook at a time.
+- **The notebook's process**, forked by the zygote in new namespaces, which executes the cells and then the
+  tests, and talks to the grader over a pipe the grader made, in ``protocol`` frames the grader validates.
+
+The grader decides when the tests begin (it hands them over after the process's last cell, never before
+it says so, and only once), and reads nothing but typed, size-capped frames in order: a frame out of order,
+too large, or a malformed or inconsistent report makes the notebook ``crashed`` with the reason. A cell
+that runs longer than ``cell_seconds`` or a notebook longer than ``notebook_seconds`` is killed (``timeout``);
+a process that ends without a report is ``crashed``; ``memory_bytes`` bounds its address space (``memory``)
+and ``processes`` what it may start (``processes``). A zygote that dies raises ``ZygoteLost``: the caller
+starts another one (``runner``).
 """
 
-import io
-import multiprocessing
+import json
 import os
 import pickle
-import resource
-import selectors
+import select
 import signal
+import socket
+import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import reference_checks, sandbox
+from . import protocol, reference_checks, sandbox
 
-PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.quantization.observer", "matplotlib.pyplot",
-           "sklearn.datasets", "sklearn.model_selection", "sklearn.cluster", "nbformat", "otter", "otter.test_files",
-           "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data",
-           "compresslab.fixtures", "compresslab.models", "compresslab.plots", "compresslab.profiling", "compresslab.stats",
-           "compresslab.training", "compresslab.int8_helpers", "compresslab.pruning_helpers", "compresslab.quantization_helpers",
-           "compresslab.sawb_helpers")
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
 PROCESS_ERRORS = ("BlockingIOError",)  # fork() refused: the process limit was reached
-_TORCH_DEFAULT_THREADS = 1  # torch's own default, read by the zygote before it limits itself to one thread
+READY_SECONDS = 300.0  # a zygote must have imported its libraries by then
+WITHHELD = "the exception's message quoted the hidden test's code, so it is withheld"
 
 
 @dataclass(frozen=True)
 class Limits:
     notebook_seconds: float = 600.0  # wall time for executing the notebook and its tests
     cell_seconds: float = 300.0  # wall time for one cell
-    memory_bytes: int = 8 * 2**30  # address-space limit of the child (RLIMIT_AS)
-    processes: int = 64  # processes and threads the child may add (RLIMIT_NPROC)
+    memory_bytes: int = 8 * 2**30  # address-space limit of the notebook's process (RLIMIT_AS)
+    processes: int = 64  # processes and threads the notebook may run (RLIMIT_NPROC, in its own user namespace)
+    scratch_bytes: int = 2**30  # its private tmpfs (/tmp, /var/tmp, /dev/shm and its folder together), and the largest file
 
 
 @dataclass
 class Task:
-    notebook: str  # path of a private copy of the submission (the child runs in its folder)
+    notebook: str  # path of the submitted notebook (read here; the notebook's process gets its bytes)
     autograder: str  # path of the Otter autograder zip
     skip: frozenset  # sources of cells to skip (grading mode)
     limits: Limits
-    hidden: tuple[str, ...] = ()  # folders hidden from student code besides sandbox.SECRET_PATHS (when root)
     threads: int = 0  # torch threads in the child (0: torch's default); notebooks graded side by side share the cores
     questions: frozenset[str] | None = None  # run only these questions' tests (None: all)
     trace: bool = False  # a trusted reference run: full fixtures, and its records are returned to make the reference checks
 
 
-class Zygote:
-    """A warm, single-threaded process that grades one notebook at a time in forked children."""
+class ZygoteLost(Exception):
+    """The zygote died or stopped answering; the notebook it was grading has no outcome."""
 
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child_conn = context.Pipe()
-        self._process = context.Process(target=_zygote_main, args=(child_conn,), daemon=True)
-        self._process.start()
-        self.uid = sandbox.sandbox_uid(self._process.pid)  # its children's uid when grading as root
+
+class Zygote:
+    """A warm process in the sandbox that runs one notebook at a time; the verdicts are decided here, in the caller."""
+
+    def __init__(self, mode: str | None = None) -> None:
+        """mode: ``sandbox.isolation_mode``'s answer (default: ask it, accepting ``unsafe`` only when ``$UNSAFE`` is 1)."""
+        self.mode = mode or sandbox.isolation_mode(unsafe_allowed=os.environ.get("UNSAFE") == "1")
+        index = sandbox.next_zygote_index()
+        mine, theirs = socket.socketpair()
+        arguments = ["-m", "compresslab.grading.zygote", str(theirs.fileno()), self.mode]
+        command = [sys.executable, *arguments] if self.mode == "unsafe" else sandbox.zygote_argv(index, arguments)
+        self._stderr = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True)
+        theirs.close()
+        self._sock = mine
+        self._buffer = b""
+        self._default_threads = None
+        self.uid = sandbox.zygote_uid(index) if self.mode == "root" else os.getuid()  # on the host
 
     def grade(self, task: Task) -> dict:
         """Outcome dict: ``status`` (graded | memory | processes | timeout | crashed), ``message``, ``questions``, ``skipped``,
         ``seconds`` (wall time in all), ``busy`` (time spent in the notebook's cells and the tests), ``cpu`` (CPU seconds
-        of the child and of the zygote's own work for it: preparing the tests, watching, deciding)
-        and, for a ``trace`` task, ``cases`` (every test case's records). Raises ``reference_checks.StaleChecks`` when the
-        notebook's reference checks do not belong to its tests and fixtures."""
-        self._conn.send(task)
-        outcome = self._conn.recv()
-        if outcome["status"] == "setup":
-            raise reference_checks.StaleChecks(outcome["message"])
+        of the notebook's processes and of the grader's own work for it) and, for a ``trace`` task, ``cases`` (every test
+        case's records). Raises ``reference_checks.StaleChecks`` when the notebook's reference checks do not belong to
+        its tests and fixtures, ``ZygoteLost`` when the zygote dies."""
+        if self._default_threads is None:
+            self._default_threads = self._receive(READY_SECONDS)["threads"]
+        start, cpu_start = time.monotonic(), time.thread_time()
+        tests = _Tests(task)
+        to_grader_r, to_grader_w = os.pipe()
+        from_grader_r, from_grader_w = os.pipe()
+        limits = {"memory_bytes": task.limits.memory_bytes, "processes": task.limits.processes, "scratch_bytes": task.limits.scratch_bytes}
+        message = pickle.dumps({"notebook": Path(task.notebook).read_bytes(), "name": Path(task.notebook).name, "skip": task.skip,
+                                "limits": limits, "threads": task.threads or self._default_threads})
+        try:
+            socket.send_fds(self._sock, [b"T"], [to_grader_w, from_grader_r])
+            self._sock.sendall(struct.pack(">Q", len(message)) + message)
+        except OSError as error:
+            raise ZygoteLost(f"the zygote stopped ({error}){self._last_words()}") from None
+        finally:
+            os.close(to_grader_w)
+            os.close(from_grader_r)
+        watch = _Watch(self, to_grader_r, from_grader_w, tests, task.limits, start)
+        outcome = watch.run()
+        zygote_cpu = watch.done.get("cpu", 0.0) if watch.done else 0.0
+        if self.mode == "unsafe":
+            outcome["message"] = "; ".join(filter(None, ["graded unsafely (UNSAFE=1: no isolation)", outcome["message"]]))
+        outcome["seconds"] = time.monotonic() - start
+        outcome["cpu"] = zygote_cpu + time.thread_time() - cpu_start
         return outcome
 
+    def kill_current(self) -> None:
+        try:
+            self._sock.send(b"K")
+        except OSError:
+            pass  # the zygote is gone, and its notebook with it
+
+    def _receive(self, seconds: float) -> dict:
+        """The zygote's next message, within ``seconds``, else ``ZygoteLost``."""
+        deadline = time.monotonic() + seconds
+        while (message := self._take()) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
+                raise ZygoteLost(f"the zygote did not answer within {seconds:g} s{self._last_words()}")
+            self.feed(self._sock.recv(1 << 16))
+        return message
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            raise ZygoteLost(f"the zygote ended{self._last_words()}")
+        self._buffer += data
+
+    def _take(self) -> dict | None:
+        if len(self._buffer) < 8:
+            return None
+        (length,) = struct.unpack_from(">Q", self._buffer)
+        if len(self._buffer) < 8 + length:
+            return None
+        message, self._buffer = json.loads(self._buffer[8:8 + length]), self._buffer[8 + length:]
+        return message
+
+    def _last_words(self) -> str:
+        """The end of what the zygote wrote on stderr, if anything."""
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return f": {lines[-1][:300]}" if lines else ""
+
     def close(self) -> None:
-        self._conn.send(None)
-        self._process.join(timeout=10)
-
-
-def _zygote_main(conn) -> None:
-    import importlib
-
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    for module in PRELOAD:
-        importlib.import_module(module)
-    import torch
-
-    global _TORCH_DEFAULT_THREADS
-    _TORCH_DEFAULT_THREADS = torch.get_num_threads()
-    torch.set_num_threads(1)  # the zygote's own tensor work (fixtures, verdicts) must not start the thread pool its forks would hang in
-    from tqdm.auto import tqdm
-
-    tqdm.get_lock()  # create tqdm's multiprocessing lock here, once: a child that made its own would leak it at os._exit
-    sandbox.can_hide()  # probed once here, inherited by every child
-    while (task := conn.recv()) is not None:
+        """Stop the zygote (and everything it runs); never hangs."""
+        self._sock.close()
         try:
-            conn.send(_grade_in_child(task, sandbox.sandbox_uid(os.getpid())))
-        except reference_checks.StaleChecks as error:
-            conn.send({"status": "setup", "message": str(error)})
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+        self._stderr.close()
 
 
-def _cpu_seconds() -> float:
-    """CPU seconds (user + system) of this process and of its children that have exited, all threads."""
-    return sum(usage.ru_utime + usage.ru_stime for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+class _Watch:
+    """Follows one notebook: its frames on the pipe, the time limits, the zygote's word that its process ended."""
 
+    def __init__(self, zygote: Zygote, pipe: int, tests_pipe: int, tests: "_Tests", limits: Limits, start: float) -> None:
+        self.zygote, self.pipe, self.tests_pipe, self.tests, self.limits, self.start = zygote, pipe, tests_pipe, tests, limits, start
+        self.conversation = protocol.Conversation()
+        self.cell, self.cell_start = None, time.monotonic()
+        self.report = None
+        self.done = None
+        self.problem = None
+        self.timeout = None
+        self.killed = False
+        self.sender = None
 
-def _grade_in_child(task: Task, uid: int) -> dict:
-    start, cpu_start = time.monotonic(), _cpu_seconds()
-    tests = _Tests(task)
-    workdir = sandbox.make_workdir(task.notebook, uid)
-    progress_r, progress_w = os.pipe()
-    result_r, result_w = os.pipe()
-    tests_r, tests_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        _close_all_but(progress_w, result_w, tests_r)  # nothing else inherited, e.g. the zygote's own connection
+    def run(self) -> dict:
         try:
-            _child_main(task, workdir, uid, progress_w, result_w, tests_r)
+            self._follow()
         finally:
-            os._exit(0)
-    for fd in (progress_w, result_w, tests_r):
-        os.close(fd)
-    try:
-        outcome = _watch(pid, progress_r, result_r, tests_w, task, tests, start)
-    finally:
-        sandbox.clean_up(workdir, uid)
-    outcome["seconds"] = time.monotonic() - start
-    outcome["cpu"] = _cpu_seconds() - cpu_start
-    return outcome
+            os.close(self.pipe)
+            if self.sender is None:
+                os.close(self.tests_pipe)
+            else:
+                self.sender.join()
+        return self._outcome()
 
+    def _follow(self) -> None:
+        watched = [self.pipe, self.zygote._sock]
+        while self.done is None:
+            now = time.monotonic()
+            remaining = min(self.start + self.limits.notebook_seconds, self.cell_start + self.limits.cell_seconds) - now
+            if remaining <= 0 and not self.killed:
+                self.timeout = (f"cell {self.cell} ran longer than {self.limits.cell_seconds:g} s"
+                                if now - self.cell_start >= self.limits.cell_seconds and self.cell is not None
+                                else f"the notebook ran longer than {self.limits.notebook_seconds:g} s")
+                self._kill()
+            ready, _, _ = select.select(watched, [], [], max(0.05, min(remaining, 0.5)) if not self.killed else 5.0)
+            if self.killed and not ready and time.monotonic() - now >= 5.0:
+                raise ZygoteLost("the zygote did not end a notebook it was told to kill")
+            if self.pipe in ready:
+                data = os.read(self.pipe, 1 << 20)
+                if not data:
+                    watched.remove(self.pipe)
+                elif not self.killed:
+                    self._feed(data)
+            if self.zygote._sock in ready:
+                self.zygote.feed(self.zygote._sock.recv(1 << 16))
+                self.done = self.zygote._take()
+        os.set_blocking(self.pipe, False)
+        try:  # what the process wrote before it ended (a process it left behind may keep the pipe open: do not wait)
+            while not self.killed and (data := os.read(self.pipe, 1 << 20)):
+                self._feed(data)
+        except BlockingIOError:
+            pass
+        if self.report is None and self.conversation.pending() and self.problem is None:
+            self.problem = "a truncated message on the grader's pipe"
 
-def _close_all_but(*keep: int) -> None:
-    """Close every inherited file descriptor above stderr except ``keep``."""
-    for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the descriptor listdir itself used
+    def _feed(self, data: bytes) -> None:
+        try:
+            events = self.conversation.feed(data)
+        except protocol.ProtocolError as error:
+            self.problem = str(error)
+            self._kill()
+            return
+        for event, value in events:
+            if event in ("notebook", "cell"):
+                self.cell, self.cell_start = value if event == "cell" else None, time.monotonic()
+            elif event == "cells_done":
+                self.sender = threading.Thread(target=_send_and_close, args=(self.tests_pipe, self.tests.payload()), daemon=True)
+                self.sender.start()
+                self.conversation.tests_sent()
+            else:
+                self.report = value
+
+    def _kill(self) -> None:
+        if not self.killed:
+            self.killed = True
+            self.zygote.kill_current()
+
+    def _outcome(self) -> dict:
+        if self.timeout:
+            return {"status": "timeout", "message": self.timeout}
+        if self.problem:
+            return {"status": "crashed", "message": f"the notebook's process broke the grader's protocol: {self.problem}"}
+        if self.done.get("keeper_failed"):
+            return {"status": "crashed", "message": f"the grader could not set up the notebook's sandbox{self.zygote._last_words()}"}
+        where = f"cell {self.cell}" if self.cell is not None else "the start"
+        if self.report is None:
+            status = self.done["wait_status"]
+            how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.waitstatus_to_exitcode(status)}"
+            return {"status": "crashed", "message": f"the notebook stopped the grader during {where} ({how}), e.g. with os._exit or a crash"}
+        try:
+            return self.tests.outcome(protocol.Report(self.report), self.limits)
+        except protocol.ProtocolError as error:
+            return {"status": "crashed", "message": f"the notebook's process sent a malformed report: {error}"}
 
 
 class _Tests:
     """The notebook's hidden tests as the grader holds them: Otter test files, parsed here (points, cases), the
     reference checks the verdicts compare with, and the payload for the child: the tests' sources and the fixture
-    file with the reference answers zeroed (all of it for a ``trace`` task, which is the trusted reference run)."""
+    file with the declared secrets zeroed (all of it for a ``trace`` task, which is the trusted reference run)."""
 
     def __init__(self, task: Task) -> None:
         from otter.test_files import ExceptionTestFile
 
-        from ..fixtures import fixture_path, without
+        from ..fixtures import declared_secrets, fixture_path, without
         from .autograders import otter_tests
 
         every = otter_tests(Path(task.autograder))
@@ -173,18 +278,85 @@ class _Tests:
         path = fixture_path(self.notebook)
         fixture_bytes = path.read_bytes() if path.is_file() else None
         self.reference = None if task.trace else reference_checks.load(self.notebook, every, fixture_bytes)
-        if fixture_bytes is not None and self.reference is not None:
-            fixture_bytes = without(fixture_bytes, self.reference["secrets"])
+        if fixture_bytes is not None and not task.trace:
+            fixture_bytes = without(fixture_bytes, declared_secrets(self.notebook))
         self.sources = {name: source for name, source in every.items() if task.questions is None or Path(name).stem in task.questions}
         self.files = [ExceptionTestFile.from_string(source, path=name) for name, source in self.sources.items()]
+        self.hidden_lines = {line.strip() for source in self.sources.values() for line in source.splitlines() if len(line.strip()) >= 12}
         self.trace = task.trace
         self.fixture_bytes = fixture_bytes
 
     def payload(self) -> bytes:
-        return pickle.dumps({"tests": self.sources, "notebook": self.notebook, "fixtures": self.fixture_bytes, "trace": self.trace})
+        return pickle.dumps({"tests": self.sources, "notebook": self.notebook, "fixtures": self.fixture_bytes})
+
+    def outcome(self, report: protocol.Report, limits: Limits) -> dict:
+        """The notebook's outcome from its process's report, every part validated (``ProtocolError`` otherwise)."""
+        data = report.data
+        if not isinstance(data, dict) or not isinstance(data.get("cases"), dict):
+            raise protocol.ProtocolError("the report has no test cases")
+        errors = [(_integer(e[0]), protocol.text(e[1], "an error name"), protocol.text(e[2], "an error message"))
+                  for e in _list(data.get("errors"), "errors") if isinstance(e, list) and len(e) == 3]
+        undone = [protocol.text(name, "a patched name") for name in _list(data.get("undone"), "undone")]
+        skipped, busy = _integer(data.get("skipped")), data.get("busy")
+        if not isinstance(busy, (int, float)):
+            raise protocol.ProtocolError("the report's busy time is not a number")
+        cases = self._cases(report)
+        questions = self.decide(cases)
+        memory = [f"cell {i}: {name}" for i, name, text in errors if name in MEMORY_ERRORS or "allocate memory" in text]
+        forks = [f"cell {i}" for i, name, _ in errors if name in PROCESS_ERRORS]
+        if memory:
+            status, message = "memory", f"out of memory (limit {limits.memory_bytes / 2**30:g} GiB) in " + ", ".join(memory)
+        elif forks:
+            status, message = "processes", f"process limit ({limits.processes} processes and threads) reached in " + ", ".join(forks)
+        else:
+            status, message = "graded", ""
+        if undone:
+            names = ", ".join(undone[:5]) + (", ..." if len(undone) > 5 else "")
+            message = "; ".join(filter(None, [message, f"the notebook changed library functions the tests use; undone before the tests: {names}"]))
+        outcome = {"status": status, "message": message, "questions": questions, "skipped": skipped, "busy": float(busy)}
+        if self.trace:
+            outcome["cases"] = cases
+        return outcome
+
+    def _cases(self, report: protocol.Report) -> dict:
+        """``{file: {case: {"error", "records"}}}`` for the test cases the grader ran, records built as tensors only after
+        their dtype, shape and size were checked against the reference run's record of the same check."""
+        cases = {}
+        for test_file in self.files:
+            sent = report.data["cases"].get(test_file.name, {})
+            references = self.reference["cases"].get(test_file.name, {}) if self.reference is not None else {}
+            cases[test_file.name] = {}
+            for case in test_file.test_cases:
+                result = sent.get(case.name) if isinstance(sent, dict) else None
+                if result is None:
+                    continue
+                if not isinstance(result, dict) or not isinstance(result.get("records"), list):
+                    raise protocol.ProtocolError(f"the result of {case.name} is malformed")
+                error = result.get("error")
+                error = None if error is None else protocol.text(error, f"the error of {case.name}")
+                expected = references.get(case.name)
+                records = [self._record(report, r, None if expected is None or i >= len(expected) else expected[i], case.name)
+                           for i, r in enumerate(result["records"][:len(expected) + 1 if expected is not None else None])]
+                cases[test_file.name][case.name] = {"error": error, "records": records}
+        return cases
+
+    def _record(self, report: protocol.Report, sent, reference: dict | None, case: str) -> dict:
+        if not isinstance(sent, dict) or not isinstance(sent.get("kind"), str) or not isinstance(sent.get("name"), str):
+            raise protocol.ProtocolError(f"a malformed check record in {case}")
+        record = {"kind": sent["kind"][:32], "name": protocol.text(sent["name"], "a check name"), "from_student": bool(sent.get("from_student"))}
+        if reference is None:  # the trusted trace run, or a record the reference run does not have (its count decides)
+            if self.trace:
+                record.update({key: report.tensor(sent.get(key), None, f"{case}: {key}") for key in ("actual", "expected")})
+                record.update({key: float(sent.get(key, 0.0)) for key in ("rtol", "atol")})
+            return record
+        like = reference["expected"] if reference["kind"] in ("close", "equal") else reference["expected"].reshape(())
+        record["actual"] = report.tensor(sent.get("actual"), like, f"{case}: {record['name']}")
+        if reference["from_student"]:
+            record["expected"] = report.tensor(sent.get("expected"), reference["expected"], f"{case}: {record['name']}")
+        return record
 
     def decide(self, cases: dict) -> dict:
-        """Scores of the questions from the child's per-case report: ``{file: {case: {"error", "records"}}}``.
+        """Scores of the questions from the validated per-case results ``{file: {case: {"error", "records"}}}``.
 
         A case passes when it raised nothing and each of its records matches the reference run's record of the
         same check (``checks.decide``); a trace task's records are compared with themselves."""
@@ -200,11 +372,27 @@ class _Tests:
                 if reason is None:
                     score += case.points
                 else:
-                    failures.append((case.name, reason))
+                    failures.append((case.name, self._withhold_test_code(reason) if case.hidden else reason))
             if test_file.all_or_nothing and failures:
                 score = 0.0
             questions[test_file.name] = {"score": float(score), "possible": float(test_file.possible), "failures": summarize_failures(failures)}
         return questions
+
+    def _withhold_test_code(self, reason: str) -> str:
+        """A hidden case's failure as the student may see it: not when it quotes the hidden tests' code."""
+        return WITHHELD if any(line in reason for line in self.hidden_lines) else reason
+
+
+def _integer(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise protocol.ProtocolError("a count in the report is not an integer")
+    return value
+
+
+def _list(value, what: str) -> list:
+    if not isinstance(value, list):
+        raise protocol.ProtocolError(f"the report's {what} is not a list")
+    return value
 
 
 def _case_verdict(report: dict | None, reference: list[dict], decide) -> str | None:
@@ -212,7 +400,7 @@ def _case_verdict(report: dict | None, reference: list[dict], decide) -> str | N
     if report is None:
         return "no result for this test in the report of the notebook's process"
     if report["error"] is not None:
-        return str(report["error"])
+        return failure_reason(report["error"])
     if len(report["records"]) != len(reference):
         return f"the test made {len(report['records'])} checks where it makes {len(reference)} for the reference solution"
     for record, expected in zip(report["records"], reference):
@@ -232,194 +420,6 @@ def _send_and_close(fd: int, payload: bytes) -> None:
         pass  # the child was killed before it read everything
     finally:
         os.close(fd)
-
-
-def _watch(pid: int, progress_r: int, result_r: int, tests_w: int, task: Task, tests: _Tests, start: float) -> dict:
-    """Follow the child's progress; hand it the tests when its cells are done; kill it on a timeout; decide its outcome.
-
-    The child's report (``_frame``: its length on one line, then a ``torch.save`` of plain data and
-    tensors) counts only after the tests were handed over. Processes the student's code forked may
-    keep the pipes open, so the watch ends when the report is complete or the child has exited, not
-    at end-of-file.
-    """
-    limits = task.limits
-    sender = None
-    selector = selectors.DefaultSelector()
-    selector.register(progress_r, selectors.EVENT_READ, "progress")
-    selector.register(result_r, selectors.EVENT_READ, "result")
-    result, cell, cell_start, timeout, status = b"", "", time.monotonic(), None, None
-    while not _complete(result) and result_r in selector.get_map():
-        now = time.monotonic()
-        remaining = min(start + limits.notebook_seconds, cell_start + limits.cell_seconds) - now
-        if remaining <= 0:
-            timeout = (f"cell {cell} ran longer than {limits.cell_seconds:g} s" if now - cell_start >= limits.cell_seconds
-                       else f"the notebook ran longer than {limits.notebook_seconds:g} s")
-            break
-        events = selector.select(timeout=min(remaining, 0.5))
-        for key, _ in events:
-            data = os.read(key.fd, 1 << 16)
-            if not data:
-                selector.unregister(key.fd)
-            elif key.data == "result":
-                result += data if sender is not None else b""
-            else:
-                cell, cell_start = data.decode(errors="replace").split()[-1], time.monotonic()
-                if cell == "tests" and sender is None:
-                    sender = threading.Thread(target=_send_and_close, args=(tests_w, tests.payload()), daemon=True)
-                    sender.start()
-        if not events:
-            if status is not None:
-                break  # the child has exited and nothing more is coming
-            done, wait_status = os.waitpid(pid, os.WNOHANG)
-            status = wait_status if done == pid else None
-    for fd in (progress_r, result_r):
-        os.close(fd)
-    _kill_group(pid)
-    if status is None:
-        status = os.waitpid(pid, 0)[1]
-    if sender is None:
-        os.close(tests_w)
-    else:
-        sender.join()
-    if timeout:
-        return {"status": "timeout", "message": timeout}
-    try:
-        report = _unframe(result)
-        questions = tests.decide(report["cases"])
-        errors = [(int(index), str(name), str(text)) for index, name, text in report["errors"]]
-        undone, skipped, busy = [str(name) for name in report["undone"]], int(report["skipped"]), float(report["busy"])
-    except Exception:  # anything but a complete, well-formed report: the child did not finish as the grader's code does
-        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.waitstatus_to_exitcode(status)}"
-        return {"status": "crashed", "message": f"the notebook stopped the grader during cell {cell or '?'} ({how}), e.g. with os._exit or a crash"}
-    memory = [f"cell {i}: {name}" for i, name, text in errors if name in MEMORY_ERRORS or "allocate memory" in text]
-    forks = [f"cell {i}" for i, name, _ in errors if name in PROCESS_ERRORS]
-    if memory:
-        status, message = "memory", f"out of memory (limit {limits.memory_bytes / 2**30:g} GiB) in " + ", ".join(memory)
-    elif forks:
-        status, message = "processes", f"process limit ({limits.processes} processes and threads) reached in " + ", ".join(forks)
-    else:
-        status, message = "graded", ""
-    if undone:
-        names = ", ".join(undone[:5]) + (", ..." if len(undone) > 5 else "")
-        message = "; ".join(filter(None, [message, f"the notebook changed library functions the tests use; undone before the tests: {names}"]))
-    outcome = {"status": status, "message": message, "questions": questions, "skipped": skipped, "busy": busy}
-    if task.trace:
-        outcome["cases"] = report["cases"]
-    return outcome
-
-
-def _frame(report: dict) -> bytes:
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(report, buffer)
-    return f"{buffer.tell()}\n".encode() + buffer.getvalue()
-
-
-def _complete(result: bytes) -> bool:
-    header, newline, body = result.partition(b"\n")
-    return bool(newline) and header.isdigit() and len(body) >= int(header)
-
-
-def _unframe(result: bytes) -> dict:
-    """The child's report; only plain data and tensors are accepted (``weights_only``), never code."""
-    import torch
-
-    header, _, body = result.partition(b"\n")
-    return torch.load(io.BytesIO(body[:int(header)]), weights_only=True)
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-class _IgnoredIPython:
-    """Stands in for ``get_ipython()``: magics and shell commands do nothing while grading."""
-
-    def run_line_magic(self, *args, **kwargs):
-        return None
-
-    run_cell_magic = run_line_magic
-    system = run_line_magic
-    getoutput = run_line_magic
-
-
-def _child_main(task: Task, workdir: str, uid: int, progress_w: int, result_w: int, tests_r: int) -> None:
-    import nbformat
-    import torch
-    from IPython.core.inputtransformer2 import TransformerManager
-    from otter.test_files import ExceptionTestFile
-
-    from .. import fixtures
-    from . import patches
-    from .grading_mode import skipped_indices
-
-    nb = nbformat.read(task.notebook, as_version=4)  # read before confinement: the grader's copy is not the student's to see
-    sandbox.confine(workdir, uid, task.limits.memory_bytes, task.limits.processes, task.hidden)
-    me = os.getpid()
-    torch.set_num_threads(task.threads or _TORCH_DEFAULT_THREADS)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    sys.argv = [os.path.join(workdir, os.path.basename(task.notebook))]
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__, "display": lambda *a, **k: None, "get_ipython": _IgnoredIPython}
-    transform = TransformerManager().transform_cell
-    skipped = set(skipped_indices(nb, task.skip))
-    errors = []
-    trusted = patches.snapshot()
-    busy_start = time.monotonic()
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or index in skipped:
-            continue
-        os.write(progress_w, f"{index}\n".encode())
-        try:
-            exec(compile(transform(cell.source), f"<cell {index}>", "exec"), namespace)
-        except BaseException as error:  # a cell's failure (even SystemExit) must not stop the grading
-            errors.append((index, type(error).__name__, str(error)[:200]))
-        if os.getpid() != me:  # a process the student's code forked: it must not go on grading
-            os._exit(0)
-    busy = time.monotonic() - busy_start
-    undone = patches.restore(trusted)
-    os.write(progress_w, b"tests\n")
-    chunks = []
-    while chunk := os.read(tests_r, 1 << 20):
-        chunks.append(chunk)
-    payload = pickle.loads(b"".join(chunks))
-    if payload["trace"]:
-        fixtures.trace_leaves()
-    if payload["fixtures"] is not None:
-        fixtures.provide(payload["notebook"], payload["fixtures"])
-    cases, tests_start = {}, time.monotonic()
-    for path, source in payload["tests"].items():
-        test_file = ExceptionTestFile.from_string(source, path=path)
-        cases[test_file.name] = {case.name: _run_case(case, namespace) for case in test_file.test_cases}
-    busy += time.monotonic() - tests_start
-    if os.getpid() != me:
-        os._exit(0)
-    report = _frame({"cases": cases, "errors": errors, "skipped": len(skipped), "undone": undone, "busy": busy})
-    view = memoryview(report)
-    while view:
-        view = view[os.write(result_w, view):]
-    os.close(result_w)
-
-
-def _run_case(case, namespace: dict) -> dict:
-    """Run one Otter test case as ``otter run`` does; return its exception's reason (or ``None``) and the records of its checks."""
-    from ..checks import record_into
-
-    records = []
-    record_into(records)
-    try:
-        case.body.call_func(namespace)
-        error = None
-    except Exception as exception:
-        error = failure_reason(f"{type(exception).__name__}: {str(exception).strip(chr(39))}")
-    finally:
-        record_into(None)
-    return {"error": error, "records": records}
 
 
 def failure_reason(message: str) -> str:

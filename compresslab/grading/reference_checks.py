@@ -6,17 +6,21 @@ filled with the reference code) in a *trace* run and stores, in ``data/fixtures/
 
 - ``cases``: per test file and case, the records of its checks (``compresslab.checks.record_into``:
   values compared, thresholds, multiple choices): kind, name, tolerances, the expected value or
-  threshold, and where in the fixture file that value sits (``location``) when it came from there;
-- ``secrets``: those locations. A student's process gets the fixture file with them zeroed
-  (``fixtures.without``), so it never holds a reference answer; the grader compares its records with
-  these (``checks.decide``);
+  threshold. The grader compares the student's records with these (``checks.decide``); the student's
+  process gets the fixture file with every declared secret zeroed (``fixtures.declared_secrets``), so
+  it never holds a reference answer, and ``leaked_expectations`` finds a hidden check whose expected
+  value the student's process could still read;
 - ``tests`` and ``fixtures``: SHA-256 of the tests and the fixture file they were made from. A file
   made for other tests or fixtures is refused (``StaleChecks``) rather than used.
 """
 
 import argparse
 import hashlib
+import io
+import re
 from pathlib import Path
+
+import torch
 
 from ..paths import PACKAGE_DIR, data_dir
 from .autograders import otter_tests
@@ -78,38 +82,99 @@ def record(notebook: str) -> Path:
     fixtures = fixture_path(notebook)
     cases = {name: {case: [_expectation(r) for r in report["records"]] for case, report in file_cases.items()}
              for name, file_cases in outcome["cases"].items()}
-    secrets = {tuple(r["location"]) for records in _all_records(cases) for r in records if r["location"] is not None}
-    stored = {**fingerprint(tests, fixtures.read_bytes() if fixtures.is_file() else None),
-              "secrets": [list(location) for location in sorted(secrets, key=repr)], "cases": cases}
+    stored = {**fingerprint(tests, fixtures.read_bytes() if fixtures.is_file() else None), "cases": cases}
     path = checks_path(notebook)
     torch.save(stored, path)
     return path
 
 
+COMPARING = ("close", "equal", "choice")  # the check kinds that compare with an answer (the others hold to a threshold)
+
+
 def hidden_points_against_secrets(notebook: str, autograder: Path) -> tuple[float, float]:
-    """(points, of all hidden points) of the hidden cases with a check against a reference answer from the fixture
-    file, which the student's process only ever holds as zeros.
+    """(points, of all hidden points) of the hidden cases with a check whose expected value is a declared secret of the
+    fixture file, which the student's process only ever holds as zeros.
 
     The grader decides every check, but the other hidden cases compare the student's outputs with values computed
     from public data (torch's own quantizer, the fp32 model's accuracy) or hold them to a threshold: a notebook
     that forged its report from inside a test could claim those, not these.
     """
-    from otter.test_files import ExceptionTestFile
+    from .. import fixtures
 
+    tests, stored, content = _checks_of(notebook, autograder)
+    patterns = fixtures.declared_secrets(notebook)
+    tree = torch.load(io.BytesIO(content), weights_only=True)
+    secrets = _values([(where, leaf) for where, leaf in fixtures.leaves(tree) if fixtures.is_secret(where, patterns)])
+    against_secrets, hidden = 0.0, 0.0
+    for _, points, records, _ in _hidden_cases(tests, stored):
+        hidden += points
+        against_secrets += points * any(_holds(secrets, r["expected"]) for r in records if r["kind"] in COMPARING and not r["from_student"])
+    return against_secrets, hidden
+
+
+def leaked_expectations(notebook: str, autograder: Path) -> list[str]:
+    """Hidden checks that compare with a fixture value the student's process could read: a value of the fixture file
+    it receives (every declared secret zeroed; a value copied out of a fixture, e.g. ``torch.tensor([float(x) ...])``,
+    is found too, as the vector of a node's numbers) that is not one of the declared secrets (an unchanged input may
+    legitimately equal a declared answer), or a multiple-choice answer written in the hidden test's code.
+    Empty when every answer is declared secret (``notebook_fixtures.<notebook>.SECRETS``)."""
+    from .. import fixtures
+
+    tests, stored, content = _checks_of(notebook, autograder)
+    patterns = fixtures.declared_secrets(notebook)
+    given = torch.load(io.BytesIO(fixtures.without(content, patterns)), weights_only=True)
+    full = torch.load(io.BytesIO(content), weights_only=True)
+    public = _values(list(fixtures.leaves(given)))
+    secrets = _values([(where, leaf) for where, leaf in fixtures.leaves(full) if fixtures.is_secret(where, patterns)])
+    leaks = []
+    for case, _, records, source in _hidden_cases(tests, stored):
+        for record in records:
+            if record["kind"] not in COMPARING or record["from_student"]:
+                continue
+            if _holds(public, record["expected"]) and not _holds(secrets, record["expected"]):
+                leaks.append(f"{case}: {record['name']}: its expected value is in the fixtures the student's process receives")
+            if record["kind"] == "choice" and re.search(rf"""["']{chr(int(record["expected"]))}["']""", source):
+                leaks.append(f"{case}: {record['name']}: the right choice is written in the hidden test's code")
+    return leaks
+
+
+def _checks_of(notebook: str, autograder: Path) -> tuple[dict, dict, bytes]:
     from ..fixtures import fixture_path
 
     tests = otter_tests(autograder)
-    fixtures = fixture_path(notebook)
-    stored = load(notebook, tests, fixtures.read_bytes() if fixtures.is_file() else None)
-    against_secrets, hidden = 0.0, 0.0
+    content = fixture_path(notebook).read_bytes()
+    return tests, load(notebook, tests, content), content
+
+
+def _hidden_cases(tests: dict[str, str], stored: dict):
+    """``(case name, points, reference records, source of its test file)`` of every hidden test case."""
+    from otter.test_files import ExceptionTestFile
+
     for path, source in tests.items():
         test_file = ExceptionTestFile.from_string(source, path=path)
         for case in test_file.test_cases:
             if case.hidden:
-                records = stored["cases"][test_file.name][case.name]
-                hidden += case.points
-                against_secrets += case.points * any(r["location"] is not None and not r["from_student"] for r in records)
-    return against_secrets, hidden
+                yield case.name, case.points, stored["cases"][test_file.name][case.name], source
+
+
+def _values(located: list[tuple[tuple, object]]) -> list[torch.Tensor]:
+    """Every number or tensor leaf as a flat float64 tensor, plus, per node, the vector of its number leaves in order."""
+    values, numbers = [], {}
+    for where, leaf in located:
+        if isinstance(leaf, torch.Tensor) and not leaf.is_complex():
+            values.append(leaf.detach().double().flatten())
+        elif isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
+            values.append(torch.tensor([float(leaf)], dtype=torch.float64))
+            numbers.setdefault(where[:-1], []).append(float(leaf))
+    return values + [torch.tensor(vector, dtype=torch.float64) for vector in numbers.values() if len(vector) > 1]
+
+
+def _holds(values: list[torch.Tensor], expected: torch.Tensor) -> bool:
+    """Whether ``expected`` (not a constant: zeros or one repeated value tell nothing) is one of ``values``."""
+    flat = expected.detach().double().flatten()
+    if flat.numel() == 0 or bool((flat == flat[0]).all()) and (flat.numel() > 1 or flat[0] == 0):
+        return False
+    return any(v.numel() == flat.numel() and torch.equal(v, flat) for v in values)
 
 
 def _expectation(record: dict) -> dict:

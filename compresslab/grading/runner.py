@@ -49,7 +49,6 @@ def grade_notebook(
     limits: Limits,
     skip: frozenset = frozenset(),
     zygote: Zygote | None = None,
-    hidden: tuple[str, ...] = (),
     threads: int = 0,
     only: frozenset[str] | None = None,
 ) -> Outcome:
@@ -57,7 +56,6 @@ def grade_notebook(
 
     skip: sources of the release's time-only cells (``grading_mode.marked_sources``).
     zygote: a running ``Zygote`` to reuse (default: start one for this notebook).
-    hidden: folders student code must not see (the submissions and output folders), besides the grader's own secrets.
     threads: torch threads for the notebook (0: torch's default, all cores).
     only: run only these questions' tests (``None``: all); the others are absent from the outcome.
     """
@@ -68,7 +66,7 @@ def grade_notebook(
     own = zygote is None
     zygote = zygote or Zygote()
     try:
-        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits, hidden, threads, only))
+        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits, threads, only))
     finally:
         if own:
             zygote.close()
@@ -99,7 +97,6 @@ def grade_all(
     skip: dict[str, frozenset[str]] | None = None,
     progress: bool = True,
     journal: Journal | None = None,
-    hidden: tuple[str, ...] = (),
     only: dict[str, frozenset[str]] | None = None,
     zygotes: list[Zygote] | None = None,
 ) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
@@ -108,7 +105,6 @@ def grade_all(
     skip: per notebook, the release's time-only cell sources to skip (grading mode); ``None`` runs everything.
     journal: where each finished outcome is recorded at once; outcomes it already holds for the same
     submission, autograder, mode and limits are reused instead of graded again (a resumed batch).
-    hidden: folders student code must not see (see ``grade_notebook``).
     only: per student, the questions whose tests run (mutation testing); everyone else gets all tests.
     zygotes: warm graders to use and leave running (a caller grading several batches); ``None``: start
     ``min(jobs, tasks)`` of them and close them at the end.
@@ -139,7 +135,7 @@ def grade_all(
     def grade(path: Path, notebook: str, student: str) -> Outcome:
         zygote = idle.get()
         try:
-            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, hidden, threads,
+            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, threads,
                                   (only or {}).get(student))
         finally:
             idle.put(zygote)
