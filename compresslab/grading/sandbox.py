@@ -12,10 +12,10 @@ Two layers, the same with and without root:
    bwrap runs under ``setpriv`` as a uid of its own (``SANDBOX_UID_BASE`` + a counter), so the zygote
    holds no privilege on the host and ``RLIMIT_NPROC`` applies (the kernel exempts uid 0).
 2. **Each notebook** runs in a child the zygote forks (``enter_notebook_namespaces``, then
-   ``confine_student``): a new user namespace in which further user namespaces are forbidden, a new
+   ``mount_proc`` in its init, ``confine_student``): a new user namespace in which further user namespaces are forbidden, a new
    mount namespace with one private tmpfs of ``Limits.scratch_bytes`` serving ``/tmp``, ``/var/tmp``,
-   ``/dev/shm`` and the working folder, a new PID namespace (the notebook's process is its init:
-   when it ends, the kernel kills every process it left, daemons included), new IPC and network
+   ``/dev/shm`` and the working folder, a new PID namespace (whose init, the zygote's code, ends
+   when the notebook's process ends; the kernel then kills every process it left, daemons included), new IPC and network
    namespaces, every capability dropped, ``no_new_privs``, and the limits ``RLIMIT_AS``,
    ``RLIMIT_NPROC`` (counted in the notebook's own user namespace), ``RLIMIT_FSIZE``.
 
@@ -181,10 +181,14 @@ def enter_notebook_namespaces(scratch_bytes: int) -> None:
     _check(_libc.umount2(SCRATCH.encode(), _MNT_DETACH), "detach the scratch staging mount")
 
 
-def confine_student(memory_bytes: int, processes: int, file_bytes: int) -> None:
-    """In the notebook's process (init of its PID namespace), before any student code: its own /proc, death with its
-    parent, first in line for the out-of-memory killer, resource limits, no capabilities, no new privileges."""
+def mount_proc() -> None:
+    """In the init of the notebook's PID namespace: a /proc that shows that namespace's processes only."""
     _check(_libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None), "mount /proc")
+
+
+def confine_student(memory_bytes: int, processes: int, file_bytes: int) -> None:
+    """In the notebook's process, before any student code: death with its parent (the namespace's init), first in
+    line for the out-of-memory killer, resource limits, no capabilities, no new privileges."""
     _libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
     Path("/proc/self/oom_score_adj").write_text("1000")
     _set_limits(memory_bytes, processes, file_bytes)
@@ -200,7 +204,6 @@ def _set_limits(memory_bytes: int, processes: int, file_bytes: int) -> None:
 
 def confine_unsafe(workdir: str, memory_bytes: int, processes: int, file_bytes: int) -> None:
     """``unsafe`` mode: limits only (``RLIMIT_NPROC`` counts every process of this uid, so it is raised by those running)."""
-    os.setpgid(0, 0)
     _set_limits(memory_bytes, _tasks_of(os.getuid()) + processes, file_bytes)
     os.chdir(workdir)
 

@@ -5,8 +5,10 @@
 then, per notebook the grader sends (its bytes, the cells to skip, the limits, two pipe ends), forks:
 
 - the *keeper*, which makes the notebook's namespaces and scratch space (``sandbox.enter_notebook_namespaces``),
-  forks the notebook's process, tells the zygote its pid, waits for it and passes on how it ended;
-- the *notebook's process* (init of its PID namespace), which confines itself (``sandbox.confine_student``),
+  forks their *init*, tells the zygote its pid and waits for it;
+- the *init* of the notebook's PID namespace (``_init``), which forks the notebook's process, reaps, and passes on
+  how that process ended; when it ends, the kernel kills whatever the notebook left running;
+- the *notebook's process*, which confines itself (``sandbox.confine_student``),
   writes the notebook into its private working folder, parses it, and executes its code cells in order
   (plain ``exec``, IPython syntax transformed, magics and shell lines ignored, the release's time-only
   cells skipped), telling the grader each cell as it starts (``protocol``). After the last cell it undoes
@@ -105,7 +107,7 @@ def _run_notebook(task: dict, fds: list[int], sock: socket.socket, mode: str, de
             os._exit(code)
     for fd in (to_grader, from_grader, status_w):
         os.close(fd)
-    student, killed, status_bytes = None, False, b""
+    init, killed, status_bytes = None, False, b""
     pidfd = os.pidfd_open(keeper)
     watched = [pidfd, sock, status_r]
     while pidfd in watched:
@@ -115,13 +117,13 @@ def _run_notebook(task: dict, fds: list[int], sock: socket.socket, mode: str, de
             status_bytes += chunk
             if not chunk:
                 watched.remove(status_r)
-            if student is None and len(status_bytes) >= 4:
-                (student,) = struct.unpack(">i", status_bytes[:4])
+            if init is None and len(status_bytes) >= 4:
+                (init,) = struct.unpack(">i", status_bytes[:4])
         if sock in ready:
             if not sock.recv(1):  # any byte from the grader, or its end, means: kill this notebook now
                 watched.remove(sock)
             killed = True
-            for pid in filter(None, (student, keeper)):
+            for pid in filter(None, (init, keeper)):
                 _kill(pid, mode)
         if pidfd in ready:
             watched.remove(pidfd)
@@ -132,8 +134,8 @@ def _run_notebook(task: dict, fds: list[int], sock: socket.socket, mode: str, de
     wait_status = struct.unpack(">i", status_bytes[4:8])[0] if reported else keeper_status
     os.close(pidfd)
     os.close(status_r)
-    if student is not None:
-        _kill(student, mode)  # unsafe mode: whatever the notebook left in its process group
+    if init is not None:
+        _kill(init, mode)  # unsafe mode: whatever the notebook left in its process group
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"event": "done", "wait_status": wait_status, "killed": killed, "keeper_failed": not reported and not killed,
@@ -143,7 +145,7 @@ def _run_notebook(task: dict, fds: list[int], sock: socket.socket, mode: str, de
 def _kill(pid: int, mode: str) -> None:
     try:
         if mode == "unsafe":
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)  # the init leads the notebook's process group
         else:
             os.kill(pid, signal.SIGKILL)  # the init of the notebook's PID namespace: the kernel kills every process in it
     except (ProcessLookupError, PermissionError):
@@ -151,11 +153,36 @@ def _kill(pid: int, mode: str) -> None:
 
 
 def _keep(task: dict, to_grader: int, from_grader: int, status_w: int, mode: str, workdir: str | None, default_threads: int) -> int:
-    limits = task["limits"]
+    """The keeper: make the notebook's namespaces, fork their init, tell the zygote its pid, wait for it."""
     if mode != "unsafe":
         from . import sandbox
 
-        sandbox.enter_notebook_namespaces(limits["scratch_bytes"])
+        sandbox.enter_notebook_namespaces(task["limits"]["scratch_bytes"])
+    init = os.fork()
+    if init == 0:
+        code = 125
+        try:
+            code = _init(task, to_grader, from_grader, status_w, mode, workdir, default_threads)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    for fd in (to_grader, from_grader):
+        os.close(fd)
+    os.write(status_w, struct.pack(">i", init))
+    os.waitpid(init, 0)
+    return 0
+
+
+def _init(task: dict, to_grader: int, from_grader: int, status_w: int, mode: str, workdir: str | None, default_threads: int) -> int:
+    """The init of the notebook's PID namespace: fork the notebook's process, reap whatever ends until it has ended,
+    pass on how it ended. When this process ends, the kernel kills every process left in the namespace."""
+    if mode == "unsafe":
+        os.setpgid(0, 0)  # a process group of its own, which the notebook's process and its children join
+    else:
+        from . import sandbox
+
+        sandbox.mount_proc()
     student = os.fork()
     if student == 0:
         os.close(status_w)
@@ -165,9 +192,9 @@ def _keep(task: dict, to_grader: int, from_grader: int, status_w: int, mode: str
             os._exit(0)
     for fd in (to_grader, from_grader):
         os.close(fd)
-    os.write(status_w, struct.pack(">i", student))
-    _, status = os.waitpid(student, 0)
-    os.write(status_w, struct.pack(">i", status))
+    while (ended := os.waitpid(-1, 0))[0] != student:
+        pass  # an orphan the notebook left: reaped here, so it cannot linger as a zombie
+    os.write(status_w, struct.pack(">i", ended[1]))
     return 0
 
 
