@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=float, default=float(os.environ.get("CELL_TIMEOUT", 300)), help="seconds allowed per cell (default: $CELL_TIMEOUT or 300)")
     parser.add_argument("--memory-gb", type=float, default=float(os.environ.get("MEMORY_GB", 8)), help="address-space limit per notebook in GiB (default: $MEMORY_GB or 8)")
     parser.add_argument("--processes", type=int, default=int(os.environ.get("PROCESSES", 64)), help="processes and threads a notebook may start (default: $PROCESSES or 64)")
+    parser.add_argument("--scratch-gb", type=float, default=float(os.environ.get("SCRATCH_GB", 1)), help="private tmpfs per notebook (its /tmp, /var/tmp, /dev/shm and folder together) in GiB (default: $SCRATCH_GB or 1)")
     parser.add_argument("--full", action="store_true", help="run every cell; by default the release's `# grading: skip` cells are skipped")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="compresslab-grade-") as scratch:
         submissions = collect(args.submissions, list(autograders), Path(scratch))
         skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(RELEASE_DIR / f"{name}.ipynb", as_version=4)) for name in autograders}
-        limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30), processes=args.processes)
+        limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30), processes=args.processes,
+                        scratch_bytes=int(args.scratch_gb * 2**30))
         journal = Journal(args.out)
         try:
             print(sandbox.describe(mode))

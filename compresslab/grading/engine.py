@@ -77,11 +77,13 @@ class Zygote:
         index = sandbox.next_zygote_index()
         mine, theirs = socket.socketpair()
         arguments = ["-m", "compresslab.grading.zygote", str(theirs.fileno()), self.mode]
-        command = [sys.executable, *arguments] if self.mode == "unsafe" else sandbox.zygote_argv(index, arguments)
+        command = [sys.executable, *arguments] if self.mode == "unsafe" else sandbox.zygote_command(index, arguments)
         self._stderr = tempfile.TemporaryFile()
-        self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True)
-        theirs.close()
+        try:
+            self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True)
+        finally:
+            theirs.close()
         self._sock = mine
         self._buffer = b""
         self._default_threads = None

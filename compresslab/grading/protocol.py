@@ -179,6 +179,16 @@ class Report:
             raise ProtocolError(f"a report header of {length} bytes (at most {HEADER_CAP}, within the {len(payload)} sent)")
         self.data = _refs(_json(payload[8:8 + length], "report"))
         self._blob = memoryview(payload)[8 + length:]
+        for ref in _tensor_refs(self.data):
+            self._check(ref, "a tensor in the report")
+
+    def _check(self, ref: "TensorRef", what: str) -> None:
+        """Its dtype is one of ``DTYPES`` and its bytes, as many as its shape needs, lie within the report."""
+        if ref.dtype not in DTYPES:
+            raise ProtocolError(f"{what}: dtype {ref.dtype!r} is not accepted")
+        if ref.nbytes != math.prod(ref.shape) * DTYPES[ref.dtype].itemsize or ref.offset + ref.nbytes > len(self._blob):
+            raise ProtocolError(f"{what}: {ref.nbytes} bytes at {ref.offset} do not hold a {ref.dtype} tensor of shape {ref.shape} "
+                                f"within the {len(self._blob)} bytes sent")
 
     def tensor(self, ref, like: torch.Tensor | None, what: str) -> torch.Tensor:
         """The tensor ``ref`` declares, which must have ``like``'s shape (any shape for ``None``: a trusted reference run)
@@ -186,14 +196,11 @@ class Report:
         these checks."""
         if not isinstance(ref, TensorRef):
             raise ProtocolError(f"{what}: the report holds no tensor where the check records one")
-        if ref.dtype not in DTYPES:
-            raise ProtocolError(f"{what}: dtype {ref.dtype!r} is not accepted")
         if like is not None and ref.shape != tuple(like.shape):
             raise ProtocolError(f"{what}: shape {ref.shape} where the reference records {tuple(like.shape)}")
+        self._check(ref, what)
         dtype = DTYPES[ref.dtype]
         numel = math.prod(ref.shape)
-        if ref.nbytes != numel * dtype.itemsize or ref.offset + ref.nbytes > len(self._blob):
-            raise ProtocolError(f"{what}: {ref.nbytes} bytes at {ref.offset} do not hold a {ref.dtype} tensor of shape {ref.shape}")
         raw = bytearray(self._blob[ref.offset:ref.offset + ref.nbytes])
         storage_dtype = torch.int16 if dtype == torch.bfloat16 else dtype
         flat = torch.frombuffer(raw, dtype=storage_dtype) if numel else torch.empty(0, dtype=storage_dtype)
@@ -211,6 +218,17 @@ def _refs(value):
     if isinstance(value, list):
         return [_refs(v) for v in value]
     return value
+
+
+def _tensor_refs(value):
+    if isinstance(value, TensorRef):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensor_refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _tensor_refs(item)
 
 
 def text(value, what: str) -> str:

@@ -9,8 +9,9 @@ Two layers, the same with and without root:
    the Python it was made from, the ``compresslab`` package and the public data folders, all
    read-only. Nothing else of the host exists in it: no other checkout, no home folder, no
    ``/etc/shadow``, no fixtures, reference checks, examples, submissions or output folder. As root,
-   bwrap runs under ``setpriv`` as a uid of its own (``SANDBOX_UID_BASE`` + a counter), so the zygote
-   holds no privilege on the host and ``RLIMIT_NPROC`` applies (the kernel exempts uid 0).
+   bwrap runs under ``setpriv`` as a uid of its own (``SANDBOX_UID_BASE`` + a counter) with no
+   capability, so the zygote holds no privilege on the host, sandboxes of different zygotes cannot
+   touch each other, and ``RLIMIT_NPROC`` applies (the kernel exempts uid 0).
 2. **Each notebook** runs in a child the zygote forks (``enter_notebook_namespaces``, then
    ``mount_proc`` in its init, ``confine_student``): a new user namespace in which further user namespaces are forbidden, a new
    mount namespace with one private tmpfs of ``Limits.scratch_bytes`` serving ``/tmp``, ``/var/tmp``,
@@ -44,6 +45,7 @@ from ..paths import PACKAGE_DIR, PUBLIC_DATA, data_dir
 SANDBOX_UID_BASE = 1_000_000  # uids without a passwd entry; as root, zygote k runs as SANDBOX_UID_BASE + (grader pid * 64 + k) % 2**22
 STUDENT_UID = 1000  # the notebook's uid inside its user namespace
 WORKDIR = "/home/student"  # the notebook's working folder inside the sandbox
+PRIVATE_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")  # each notebook gets its own, empty (its scratch tmpfs)
 SCRATCH = "/run/scratch"  # where the notebook's tmpfs is mounted before its parts are bound to /tmp, /var/tmp, /dev/shm, WORKDIR
 PASSED_ENVIRONMENT = ("PYTHONHASHSEED", "MPLBACKEND", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS",
                       "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "LANG", "LC_ALL", "TZ")
@@ -86,6 +88,9 @@ def why_unavailable() -> str | None:
     notebook's namespaces."""
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
+    private = [str(p) for p in allowed_paths() if any(Path(top) in p.parents for top in PRIVATE_FOLDERS)]
+    if private:
+        return f"{', '.join(private)} lies in a folder each notebook gets a private, empty copy of ({', '.join(PRIVATE_FOLDERS)}): move it"
     probe = ("from compresslab.grading import sandbox; import os\n"
              "pid = os.fork()\n"
              "if pid == 0:\n"
@@ -93,12 +98,13 @@ def why_unavailable() -> str | None:
              "    os._exit(0)\n"
              "os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
     try:
-        run = subprocess.run(zygote_argv(next(_zygote_counter), ["-c", probe]), capture_output=True, text=True, timeout=60)
+        run = subprocess.run(zygote_command(next(_zygote_counter), ["-c", probe]), capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bubblewrap did not start ({error})"
     if run.returncode != 0:
         last = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
-        return f"bubblewrap or a user namespace was refused ({last})"
+        hint = "; as root, the sandbox's unprivileged uid must be able to reach the venv, the library and the data folder" if is_root() else ""
+        return f"bubblewrap or a user namespace was refused ({last}{hint})"
     return None
 
 
@@ -125,15 +131,17 @@ def allowed_paths() -> list[Path]:
     return sorted(p for p in paths if not any(parent in paths for parent in p.parents))
 
 
-def zygote_argv(index: int, arguments: list[str]) -> list[str]:
-    """The command that starts ``python ARGUMENTS`` in the sandbox (as root: as uid ``zygote_uid(index)``)."""
+def zygote_command(index: int, arguments: list[str]) -> list[str]:
+    """The command that starts ``python ARGUMENTS`` in the sandbox. As root, ``setpriv`` first becomes ``zygote_uid(index)``
+    with no capability, so bubblewrap runs unprivileged exactly as without root (that uid must be able to reach the
+    allowed paths: no mode-700 folder above the venv, the checkout or the data folder)."""
     argv = []
     if is_root():
         uid = zygote_uid(index)
-        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-    argv += ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-             "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-             "--dir", "/var/tmp", "--dir", SCRATCH, "--dir", WORKDIR, "--chdir", "/tmp"]
+        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    argv += ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    argv += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
+             "--perms", "1777", "--dir", "/var/tmp", "--dir", SCRATCH, "--dir", WORKDIR, "--chdir", "/tmp"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
         if top.is_symlink():
@@ -143,7 +151,10 @@ def zygote_argv(index: int, arguments: list[str]) -> list[str]:
     argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--ro-bind-try", "/etc/localtime", "/etc/localtime"]
     for device in sorted(Path("/dev").glob("nvidia*")):  # a CUDA host's GPUs
         argv += ["--dev-bind", str(device), str(device)]
-    for path in allowed_paths():
+    paths = allowed_paths()
+    for folder in sorted({parent for path in paths for parent in path.parents if parent != Path("/")}, key=lambda p: len(p.parts)):
+        argv += ["--perms", "0755", "--dir", str(folder)]  # bubblewrap would copy the host folder's mode, e.g. 700
+    for path in paths:
         argv += ["--ro-bind", str(path), str(path)]
     environment = {"PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin", "HOME": WORKDIR, "USER": "student", "LOGNAME": "student",
                    "PYTHONPATH": str(PACKAGE_DIR.parent), "COMPRESSLAB_DATA": str(data_dir()), "MPLCONFIGDIR": "/tmp/matplotlib"}
