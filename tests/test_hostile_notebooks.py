@@ -213,8 +213,8 @@ def _setup(folder: Path) -> tuple[Path, dict, _Listener]:
     other = folder / "other-checkout"
     (other / "data" / "examples" / "reference").mkdir(parents=True)
     shutil.copyfile(REFERENCE, other / "data" / "examples" / "reference" / f"{NAME}.ipynb")
-    data = Path(tempfile.mkdtemp(prefix="hostile-data-", dir=ROOT / "build"))  # not in /tmp, which each notebook gets privately
-    shutil.copytree(ROOT / "data", data, ignore=shutil.ignore_patterns("examples"), dirs_exist_ok=True)
+    data = _data_copy(folder)  # not in /tmp or /var/tmp, which each notebook gets privately
+    shutil.copytree(ROOT / "data", data, ignore=shutil.ignore_patterns("examples"))
     listener = _Listener()
     out = folder / "out"
     submissions = folder / "submissions"
@@ -225,18 +225,22 @@ def _setup(folder: Path) -> tuple[Path, dict, _Listener]:
     return data, paths, listener
 
 
-def _reachable(folder: Path) -> None:
-    """Let other users reach ``folder`` (pytest's temporary folders are mode 700): the sandbox's unprivileged uid reads
-    the data folder copy there, the ordinary user writes its outputs there."""
-    for parent in [folder, *folder.parents]:
-        if parent == Path("/"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o711)
-    folder.chmod(0o777)
+@pytest.fixture
+def folder():
+    """A batch folder every user can reach and write (pytest's own are mode 700): the ordinary user writes its outputs
+    there. In /var/tmp, which the notebooks never see (each gets a private, empty one)."""
+    path = Path(tempfile.mkdtemp(prefix="compresslab-hostile-", dir="/var/tmp"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(_data_copy(path), ignore_errors=True)
+
+
+def _data_copy(folder: Path) -> Path:
+    return ROOT / "build" / f"{folder.name}-data"
 
 
 def _check_protected_run(folder: Path, user: str | None) -> None:
-    _reachable(folder)
     data, paths, listener = _setup(folder)
     attacks = _attacks(paths)
     submissions = _batch(folder, attacks)
@@ -261,8 +265,8 @@ def _check_protected_run(folder: Path, user: str | None) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "true", reason="grading as root needs root: run `sudo make test` (CI runs as root)")
-def test_as_root_no_attack_gains_stops_leaves_or_leaks_anything(tmp_path):
-    _check_protected_run(tmp_path, None)
+def test_as_root_no_attack_gains_stops_leaves_or_leaks_anything(folder):
+    _check_protected_run(folder, None)
 
 
 @pytest.fixture(scope="module")
@@ -280,32 +284,29 @@ def ordinary_user():
     subprocess.run(["userdel", USER], check=False)
 
 
-def test_as_an_ordinary_user_no_attack_gains_stops_leaves_or_leaks_anything(tmp_path_factory, ordinary_user):
-    _check_protected_run(tmp_path_factory.mktemp("rootless"), ordinary_user)
+def test_as_an_ordinary_user_no_attack_gains_stops_leaves_or_leaks_anything(folder, ordinary_user):
+    _check_protected_run(folder, ordinary_user)
 
 
 @pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "true", reason="as root, like the protected run: run `sudo make test`")
-def test_without_isolation_the_same_attacks_do_gain_points(tmp_path):
-    _reachable(tmp_path)
-    data, paths, _ = _setup(tmp_path)
+def test_without_isolation_the_same_attacks_do_gain_points(folder):
+    data, paths, _ = _setup(folder)
     attacks = {name: cell for name, cell in _attacks(paths).items() if name in UNSAFE_CONTROL}
-    submissions = _batch(tmp_path, attacks)
-    run = _grade(submissions, tmp_path / "out", None, {"COMPRESSLAB_DATA": str(data), "UNSAFE": "1"})
+    submissions = _batch(folder, attacks)
+    without_bubblewrap = {"PATH": str(folder / "no-bubblewrap-here")}  # a host where the sandbox cannot run, and UNSAFE=1
+    try:
+        run = _grade(submissions, folder / "out", None, {"COMPRESSLAB_DATA": str(data), "UNSAFE": "1", **without_bubblewrap})
+    finally:
+        for path in [p for top in ("/tmp", "/var/tmp", "/dev/shm") for p in Path(top).glob(f"{MARK}*")]:
+            path.unlink()  # what a_leaves_files left for b_finds_files, as nothing stopped it
     assert run.returncode == 0, run.stderr[-3000:]
-    scores = _scores(tmp_path / "out")
+    scores = _scores(folder / "out")
     assert all(scores[name][0] > 0 for name in attacks if name != "a_leaves_files"), scores
     assert all("graded unsafely" in scores[name][2] for name in scores), scores
-    for path in Path("/tmp").glob(f"{MARK}*"):
-        path.unlink()
 
 
 def test_without_bubblewrap_grading_refuses_to_start_unless_unsafe(tmp_path):
-    fake_path = tmp_path / "bin"
-    fake_path.mkdir()
-    for tool in ("setpriv", "env", "runuser"):
-        if shutil.which(tool):
-            (fake_path / tool).symlink_to(shutil.which(tool))
-    env = {**os.environ, "PATH": str(fake_path)}
+    env = {**os.environ, "PATH": str(tmp_path / "no-bubblewrap-here")}
     submissions = _batch(tmp_path, {})
     run = subprocess.run([sys.executable, "-m", "compresslab.grading.cli", str(submissions), "--out", str(tmp_path / "out"), "--notebooks", NAME],
                          cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)

@@ -41,6 +41,7 @@ from . import protocol, reference_checks, sandbox
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
 PROCESS_ERRORS = ("BlockingIOError",)  # fork() refused: the process limit was reached
 READY_SECONDS = 300.0  # a zygote must have imported its libraries by then
+UNSAFE_NOTE = "graded unsafely (UNSAFE=1: no isolation)"  # starts the message of every notebook graded without the sandbox
 WITHHELD = "the exception's message quoted the hidden test's code, so it is withheld"
 
 
@@ -116,7 +117,7 @@ class Zygote:
         outcome = watch.run()
         zygote_cpu = watch.done.get("cpu", 0.0) if watch.done else 0.0
         if self.mode == "unsafe":
-            outcome["message"] = "; ".join(filter(None, ["graded unsafely (UNSAFE=1: no isolation)", outcome["message"]]))
+            outcome["message"] = "; ".join(filter(None, [UNSAFE_NOTE, outcome["message"]]))
         outcome["seconds"] = time.monotonic() - start
         outcome["cpu"] = zygote_cpu + time.thread_time() - cpu_start
         return outcome

@@ -5,6 +5,7 @@ from collections import defaultdict
 from dataclasses import astuple, fields
 from pathlib import Path
 
+from .engine import UNSAFE_NOTE
 from .runner import Row
 
 SCORE_COLUMNS = [f.name for f in fields(Row)]  # student,notebook,question,score,possible,status,message
@@ -30,7 +31,7 @@ def gradebook(rows: list[Row]) -> tuple[list[str], list[list]]:
         cells = by_student[student]
         problems = {}
         for row in cells.values():
-            if row.status != "graded":
+            if row.status != "graded" or row.message.startswith(UNSAFE_NOTE):
                 problems.setdefault(f"{row.notebook}: {row.message}", row.status)
         status = ", ".join(sorted(set(problems.values()))) or "graded"
         lines.append(
