@@ -2,11 +2,13 @@
 limit, fork loops hit the process limit, an interpreter exit is a crash; none of them affects the next
 notebook graded by the same zygote. What hostile code can and cannot reach is tests/test_hostile_notebooks.py."""
 
+import os
+
 import nbformat
 import pytest
 
 from compresslab import mutation
-from compresslab.grading import grading_mode
+from compresslab.grading import cgroups, grading_mode
 from compresslab.grading.engine import Limits
 from compresslab.grading.runner import grade_notebook
 
@@ -54,6 +56,24 @@ def test_a_hostile_cell_ends_the_notebook_with_a_clear_status(cell, status, word
 def test_a_huge_allocation_hits_the_memory_limit_and_the_rest_is_still_graded(tmp_path, zygote):
     outcome = _grade(_reference_with(tmp_path, "hog = bytearray(30 * 2**30)"), zygote)
     assert outcome.status == "memory" and "out of memory" in outcome.message
+    score, possible = _total(outcome)
+    assert score == possible > 0
+
+
+MEMORY_IN_MANY_PROCESSES = """import os, time
+for _ in range(8):
+    if os.fork() == 0:
+        block = b"x" * 2**30  # 1 GiB each, written: within the per-process limit, not all together
+        time.sleep(60)
+        os._exit(0)
+time.sleep(15)
+"""
+
+
+@pytest.mark.skipif(not cgroups.available() and os.environ.get("CI") != "true", reason="memory across processes is bounded by a cgroup, which needs root: run `sudo make test`")
+def test_memory_across_processes_hits_the_cgroup_limit_and_the_rest_is_still_graded(tmp_path, zygote):
+    outcome = _grade(_reference_with(tmp_path, MEMORY_IN_MANY_PROCESSES), zygote, Limits(notebook_seconds=600, cell_seconds=120, memory_bytes=6 * 2**30, scratch_bytes=2**28))
+    assert outcome.status == "memory" and "killed" in outcome.message and "of its processes" in outcome.message, outcome.message
     score, possible = _total(outcome)
     assert score == possible > 0
 

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import protocol, reference_checks, sandbox
+from . import cgroups, protocol, reference_checks, sandbox
 
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
 PROCESS_ERRORS = ("BlockingIOError",)  # fork() refused: the process limit was reached
@@ -79,6 +79,10 @@ class Zygote:
         mine, theirs = socket.socketpair()
         arguments = ["-m", "compresslab.grading.zygote", str(theirs.fileno()), self.mode]
         command = [sys.executable, *arguments] if self.mode == "unsafe" else sandbox.zygote_command(index, arguments)
+        self._cgroup = cgroups.Cgroup(f"compresslab-{os.getpid()}-{index}") if self.mode == "root" and cgroups.available() else None
+        if self._cgroup is not None:
+            self._cgroup.set_limits(Limits().memory_bytes + Limits().scratch_bytes, Limits().processes)
+            command = self._cgroup.enter_command(command)
         self._stderr = tempfile.TemporaryFile()
         try:
             self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
@@ -100,6 +104,9 @@ class Zygote:
             self._default_threads = self._receive(READY_SECONDS)["threads"]
         start, cpu_start = time.monotonic(), time.thread_time()
         tests = _Tests(task)
+        if self._cgroup is not None:
+            self._cgroup.set_limits(task.limits.memory_bytes + task.limits.scratch_bytes, task.limits.processes)
+        oom_kills = self._cgroup.oom_kills() if self._cgroup is not None else 0
         to_grader_r, to_grader_w = os.pipe()
         from_grader_r, from_grader_w = os.pipe()
         limits = {"memory_bytes": task.limits.memory_bytes, "processes": task.limits.processes, "scratch_bytes": task.limits.scratch_bytes}
@@ -115,6 +122,12 @@ class Zygote:
             os.close(from_grader_r)
         watch = _Watch(self, to_grader_r, from_grader_w, tests, task.limits, start)
         outcome = watch.run()
+        killed = self._cgroup.oom_kills() - oom_kills if self._cgroup is not None else 0
+        if killed and outcome["status"] in ("crashed", "graded"):
+            total = (task.limits.memory_bytes + task.limits.scratch_bytes) / 2**30
+            why = f"the memory limit for all its processes and files ({total:g} GiB) killed {killed} of its processes"
+            outcome = ({"status": "memory", "message": f"{why}, the notebook's own during {watch.where()}"} if outcome["status"] == "crashed"
+                       else {**outcome, "status": "memory", "message": "; ".join(filter(None, [why, outcome["message"]]))})
         zygote_cpu = watch.done.get("cpu", 0.0) if watch.done else 0.0
         if self.mode == "unsafe":
             outcome["message"] = "; ".join(filter(None, [UNSAFE_NOTE, outcome["message"]]))
@@ -167,6 +180,8 @@ class Zygote:
             os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
         self._stderr.close()
+        if self._cgroup is not None:
+            self._cgroup.remove()
 
 
 class _Watch:
@@ -247,6 +262,9 @@ class _Watch:
             self.killed = True
             self.zygote.kill_current()
 
+    def where(self) -> str:
+        return f"cell {self.cell}" if self.cell is not None else "the start"
+
     def _outcome(self) -> dict:
         if self.timeout:
             return {"status": "timeout", "message": self.timeout}
@@ -254,7 +272,7 @@ class _Watch:
             return {"status": "crashed", "message": f"the notebook's process broke the grader's protocol: {self.problem}"}
         if self.done.get("keeper_failed"):
             return {"status": "crashed", "message": f"the grader could not set up the notebook's sandbox{self.zygote._last_words()}"}
-        where = f"cell {self.cell}" if self.cell is not None else "the start"
+        where = self.where()
         if self.report is None:
             status = self.done["wait_status"]
             how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.waitstatus_to_exitcode(status)}"

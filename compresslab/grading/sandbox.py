@@ -113,9 +113,12 @@ def describe(mode: str) -> str:
     if mode == "unsafe":
         return ("isolation: NONE (UNSAFE=1): student code runs as you, can read this machine's files and signal the grader; "
                 "only time, memory and process limits apply, and every row says it was graded unsafely")
+    from .cgroups import available
+
     who = "an unprivileged uid of its own per zygote" if mode == "root" else "your uid, inside user namespaces"
+    memory = available() or "no cgroup (needs root and the memory and pids controllers): memory is limited per process"
     return (f"isolation: bubblewrap allow-list (venv, library, public data, read-only), {who}, per notebook new PID/mount/IPC/"
-            "network namespaces, a private size-capped /tmp, no network, no capabilities")
+            f"network namespaces, a private size-capped /tmp, no network, no capabilities; memory and processes: {memory}")
 
 
 def allowed_paths() -> list[Path]:
