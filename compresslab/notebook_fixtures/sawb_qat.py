@@ -13,7 +13,8 @@ from ..sawb_helpers import QuantOps, graded_variable_precision
 
 
 # Reference answers: zeroed in what the student's process receives (``fixtures.without``); the inputs stay.
-SECRETS = ("linear_quantize/*/output", "linear_dequantize/*/output", "get_scale/*/scale", "mse_search/*/scale", "mse_search/*/mse",
+# (``mse_search/*/mse`` is the threshold q2's hidden check holds a student's MSE to, which the student's process checks first.)
+SECRETS = ("linear_quantize/*/output", "linear_dequantize/*/output", "get_scale/*/scale", "mse_search/*/scale",
            "reset_scale_and_zero_point/*/scale", "reset_scale_and_zero_point/*/zero_point", "ste/*/output", "ste/*/grad_input",
            "quantized_linear/*/output", "quantized_conv2d/*/output", "greedy_path/*/path", "variable_precision/chosen")
 
