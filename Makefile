@@ -30,8 +30,9 @@ $(STAMP):
 release: $(STAMP)
 	$(PY) -m compresslab.release $(NOTEBOOKS)
 
-## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir [JOBS=n] [TIMEOUT=s] [CELL_TIMEOUT=s] [MEMORY_GB=n] [PROCESSES=n] [FULL=1]
-## (JOBS, TIMEOUT, CELL_TIMEOUT, MEMORY_GB and PROCESSES are read from the environment by the grader; re-running resumes.)
+## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir [JOBS=n] [TIMEOUT=s] [CELL_TIMEOUT=s] [MEMORY_GB=n] [PROCESSES=n] [SCRATCH_GB=n] [FULL=1] [UNSAFE=1]
+## (JOBS, TIMEOUT, CELL_TIMEOUT, MEMORY_GB, PROCESSES, SCRATCH_GB and UNSAFE are read from the environment by the grader; re-running resumes.
+##  UNSAFE=1 grades without the sandbox where bubblewrap or user namespaces are missing: see the README's threat model.)
 grade: $(STAMP)
 	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT) $(if $(FULL),--full)
 
