@@ -6,14 +6,16 @@ submissions graded through the real grading path in grading mode (one zygote, on
 spent in the notebook's cells and the tests). Then a throughput comparison on the quickest
 notebook: ``COPIES`` copies each of the reference and the blank, graded by ``make grade``'s
 ``grade_all`` at ``JOBS`` at a time, against a sequential loop of ``otter run`` on the same files.
-Finally the projected time for a class of ``CLASS_SIZE`` students. Timings are measurements,
-never test assertions.
+Then the cost of the isolation boundary: the same notebooks graded ``REPEATS`` times on one zygote in the
+sandbox and without it (``unsafe``), and a zygote's start in each. Finally the projected time for a class
+of ``CLASS_SIZE`` students. Timings are measurements, never test assertions.
 """
 
 import argparse
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,9 +26,9 @@ import nbformat
 import torch
 from tqdm.auto import tqdm
 
-from .grading import grading_mode
+from .grading import grading_mode, sandbox
 from .grading.autograders import questions
-from .grading.engine import Limits
+from .grading.engine import Limits, Zygote
 from .grading.runner import Outcome, grade_all, grade_notebook
 from .grading.submissions import Submission
 from .notebooks import execute_notebook
@@ -36,6 +38,7 @@ ROOT = PACKAGE_DIR.parent
 CLASS_SIZE = 300  # students in the projection
 COPIES = 3  # copies of the reference and of the blank in the throughput comparison
 LIMITS = Limits(notebook_seconds=3600, cell_seconds=3600)
+REPEATS = 5  # gradings of each example per mode in the boundary comparison (medians reported)
 GRADING_THREADS = 1  # torch threads per graded notebook, as in a class batch with JOBS = cores (spinning idle threads would count as CPU)
 
 
@@ -85,6 +88,27 @@ def bench_throughput(name: str, jobs: int) -> dict:
     return {"notebooks": len(paths), "ours": ours, "otter": otter}
 
 
+def bench_boundary(name: str) -> dict[str, dict]:
+    """Per mode (this host's sandbox, and ``unsafe``): seconds for a zygote to start, and median wall and CPU seconds to
+    grade the reference and the blank of ``name`` on it, ``REPEATS`` times each."""
+    autograder = ROOT / "autograder" / f"{name}-autograder.zip"
+    results = {}
+    for mode in (sandbox.isolation_mode(unsafe_allowed=False), "unsafe"):
+        start = time.perf_counter()
+        zygote = Zygote(mode)
+        zygote.wait_ready()
+        results[mode] = {"start": time.perf_counter() - start}
+        try:
+            for example in ("reference", "blank"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = _example(name, example, Path(tmp))
+                    runs = [grade_notebook(path, autograder, LIMITS, _skip(name), zygote, threads=GRADING_THREADS) for _ in range(REPEATS)]
+                results[mode][example] = (statistics.median(o.seconds for o in runs), statistics.median(o.cpu for o in runs))
+        finally:
+            zygote.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results.md"))
@@ -125,6 +149,20 @@ def main() -> None:
         f"({cpu_per_student:.1f} CPU s per student, half complete and half blank); {hours_complete:.2f} h if every submission is "
         f"complete ({cpu_complete:.1f} CPU s per student).",
     ]
+    boundary = bench_boundary("int8_cnn" if "int8_cnn" in names else names[0])
+    lines += [
+        "",
+        f"Cost of the isolation boundary (int8_cnn, one zygote, median of {REPEATS} gradings each):",
+        "",
+        "| mode | zygote start (s) | grade reference: wall (s) | CPU (s) | grade blank: wall (s) | CPU (s) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for mode, r in boundary.items():
+        lines.append(f"| {mode} | {r['start']:.1f} | {r['reference'][0]:.2f} | {r['reference'][1]:.2f} | {r['blank'][0]:.2f} | {r['blank'][1]:.2f} |")
+    sandboxed, unsafe = boundary.values()
+    lines += ["", f"The sandbox adds {sandboxed['blank'][0] - unsafe['blank'][0]:+.2f} s wall and {sandboxed['blank'][1] - unsafe['blank'][1]:+.2f} s "
+              f"CPU per notebook (blank), {sandboxed['start'] - unsafe['start']:+.1f} s per zygote start."]
+    print("\n".join(lines[-8:]))
     t = bench_throughput(names[0] if "int8_cnn" not in names else "int8_cnn", args.jobs)
     lines += [
         "",

@@ -100,8 +100,7 @@ class Zygote:
         of the notebook's processes and of the grader's own work for it) and, for a ``trace`` task, ``cases`` (every test
         case's records). Raises ``reference_checks.StaleChecks`` when the notebook's reference checks do not belong to
         its tests and fixtures, ``ZygoteLost`` when the zygote dies."""
-        if self._default_threads is None:
-            self._default_threads = self._receive(READY_SECONDS)["threads"]
+        self.wait_ready()
         start, cpu_start = time.monotonic(), time.thread_time()
         tests = _Tests(task)
         if self._cgroup is not None:
@@ -134,6 +133,11 @@ class Zygote:
         outcome["seconds"] = time.monotonic() - start
         outcome["cpu"] = zygote_cpu + time.thread_time() - cpu_start
         return outcome
+
+    def wait_ready(self) -> None:
+        """Wait until the zygote has imported its libraries (``ZygoteLost`` if it does not within ``READY_SECONDS``)."""
+        if self._default_threads is None:
+            self._default_threads = self._receive(READY_SECONDS)["threads"]
 
     def kill_current(self) -> None:
         try:
