@@ -89,7 +89,7 @@ class Zygote:
                                              stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True)
         finally:
             theirs.close()
-        self._sock = mine
+        self.sock = mine
         self._buffer = b""
         self._default_threads = None
         self.uid = sandbox.zygote_uid(index) if self.mode == "root" else os.getuid()  # on the host
@@ -112,10 +112,10 @@ class Zygote:
         message = pickle.dumps({"notebook": Path(task.notebook).read_bytes(), "name": Path(task.notebook).name, "skip": task.skip,
                                 "limits": limits, "threads": task.threads or self._default_threads})
         try:
-            socket.send_fds(self._sock, [b"T"], [to_grader_w, from_grader_r])
-            self._sock.sendall(struct.pack(">Q", len(message)) + message)
+            socket.send_fds(self.sock, [b"T"], [to_grader_w, from_grader_r])
+            self.sock.sendall(struct.pack(">Q", len(message)) + message)
         except OSError as error:
-            raise ZygoteLost(f"the zygote stopped ({error}){self._last_words()}") from None
+            raise ZygoteLost(f"the zygote stopped ({error}){self.last_words()}") from None
         finally:
             os.close(to_grader_w)
             os.close(from_grader_r)
@@ -141,26 +141,28 @@ class Zygote:
 
     def kill_current(self) -> None:
         try:
-            self._sock.send(b"K")
+            self.sock.send(b"K")
         except OSError:
             pass  # the zygote is gone, and its notebook with it
 
     def _receive(self, seconds: float) -> dict:
         """The zygote's next message, within ``seconds``, else ``ZygoteLost``."""
         deadline = time.monotonic() + seconds
-        while (message := self._take()) is None:
+        while (message := self.take_message()) is None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
-                raise ZygoteLost(f"the zygote did not answer within {seconds:g} s{self._last_words()}")
-            self.feed(self._sock.recv(1 << 16))
+            if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                raise ZygoteLost(f"the zygote did not answer within {seconds:g} s{self.last_words()}")
+            self.feed(self.sock.recv(1 << 16))
         return message
 
     def feed(self, data: bytes) -> None:
+        """Take bytes read from the zygote's socket (empty: it ended)."""
         if not data:
-            raise ZygoteLost(f"the zygote ended{self._last_words()}")
+            raise ZygoteLost(f"the zygote ended{self.last_words()}")
         self._buffer += data
 
-    def _take(self) -> dict | None:
+    def take_message(self) -> dict | None:
+        """The next complete message the zygote sent, if one has arrived whole."""
         if len(self._buffer) < 8:
             return None
         (length,) = struct.unpack_from(">Q", self._buffer)
@@ -169,7 +171,7 @@ class Zygote:
         message, self._buffer = json.loads(self._buffer[8:8 + length]), self._buffer[8 + length:]
         return message
 
-    def _last_words(self) -> str:
+    def last_words(self) -> str:
         """The end of what the zygote wrote on stderr, if anything."""
         self._stderr.seek(0)
         lines = self._stderr.read().decode(errors="replace").strip().splitlines()
@@ -177,7 +179,7 @@ class Zygote:
 
     def close(self) -> None:
         """Stop the zygote (and everything it runs); never hangs."""
-        self._sock.close()
+        self.sock.close()
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -214,7 +216,7 @@ class _Watch:
         return self._outcome()
 
     def _follow(self) -> None:
-        watched = [self.pipe, self.zygote._sock]
+        watched = [self.pipe, self.zygote.sock]
         while self.done is None:
             now = time.monotonic()
             remaining = min(self.start + self.limits.notebook_seconds, self.cell_start + self.limits.cell_seconds) - now
@@ -232,9 +234,9 @@ class _Watch:
                     watched.remove(self.pipe)
                 elif not self.killed:
                     self._feed(data)
-            if self.zygote._sock in ready:
-                self.zygote.feed(self.zygote._sock.recv(1 << 16))
-                self.done = self.zygote._take()
+            if self.zygote.sock in ready:
+                self.zygote.feed(self.zygote.sock.recv(1 << 16))
+                self.done = self.zygote.take_message()
         os.set_blocking(self.pipe, False)
         try:  # what the process wrote before it ended (a process it left behind may keep the pipe open: do not wait)
             while not self.killed and (data := os.read(self.pipe, 1 << 20)):
@@ -275,7 +277,7 @@ class _Watch:
         if self.problem:
             return {"status": "crashed", "message": f"the notebook's process broke the grader's protocol: {self.problem}"}
         if self.done.get("keeper_failed"):
-            return {"status": "crashed", "message": f"the grader could not set up the notebook's sandbox{self.zygote._last_words()}"}
+            return {"status": "crashed", "message": f"the grader could not set up the notebook's sandbox{self.zygote.last_words()}"}
         where = self.where()
         if self.report is None:
             status = self.done["wait_status"]

@@ -151,7 +151,8 @@ def zygote_command(index: int, arguments: list[str]) -> list[str]:
             argv += ["--symlink", os.readlink(top), str(top)]
         elif top.is_dir():
             argv += ["--ro-bind", str(top), str(top)]
-    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--ro-bind-try", "/etc/localtime", "/etc/localtime"]
+    for shared in ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts"):  # libraries, time zone, fonts for plots
+        argv += ["--ro-bind-try", shared, shared]
     for device in sorted(Path("/dev").glob("nvidia*")):  # a CUDA host's GPUs
         argv += ["--dev-bind", str(device), str(device)]
     paths = allowed_paths()
