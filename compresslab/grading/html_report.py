@@ -1,7 +1,8 @@
 """``report.html``: one page for the instructor after ``make grade``.
 
 Score histograms per question (matplotlib, embedded as PNG), the submissions that took longest
-to grade, and every lost point or ungraded notebook with its reason.
+to grade, and every lost point or ungraded notebook with its reason. Every text cell is HTML-escaped:
+student names, messages and even statuses (read back from the journal on a resumed run) are not ours.
 """
 
 import base64
@@ -59,7 +60,7 @@ def _histograms(rows: list[Row]) -> str:
 
 def _slowest(outcomes: dict[tuple[str, str], Outcome]) -> str:
     ranked = sorted(outcomes.items(), key=lambda item: -item[1].seconds)[:SLOWEST]
-    body = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape(n)}</td><td>{o.seconds:.1f}</td><td>{o.status}</td></tr>" for (s, n), o in ranked)
+    body = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape(n)}</td><td>{o.seconds:.1f}</td><td>{html.escape(o.status)}</td></tr>" for (s, n), o in ranked)
     return f"<table><tr><th>student</th><th>notebook</th><th>seconds</th><th>status</th></tr>{body}</table>"
 
 
@@ -69,7 +70,7 @@ def _failures(rows: list[Row]) -> str:
         return "<p>None: every question earned full marks.</p>"
     body = "".join(
         f"<tr><td>{html.escape(r.student)}</td><td>{html.escape(r.notebook)}/{html.escape(r.question)}</td><td>{r.score:g}/{r.possible:g}</td>"
-        f"<td>{r.status}</td><td>{html.escape(r.message)}</td></tr>"
+        f"<td>{html.escape(r.status)}</td><td>{html.escape(r.message)}</td></tr>"
         for r in lost
     )
     return f"<table><tr><th>student</th><th>question</th><th>score</th><th>status</th><th>reason</th></tr>{body}</table>"
