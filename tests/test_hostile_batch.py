@@ -263,3 +263,32 @@ def test_a_zygote_killed_between_two_grades_is_replaced(tmp_path):
     assert outcomes[("second", NAME)].status == "graded" and sum(q["score"] for q in outcomes[("second", NAME)].questions.values()) == POSSIBLE
     assert zygotes[0] is not zygote, "the dead zygote was replaced in the caller's list"
     assert len(rows) == 2 * len(QUESTIONS)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root: run as root (CI does)")
+def test_a_full_disk_while_setting_a_notebook_up_touches_that_notebook_only(tmp_path, monkeypatch):
+    """The issue's case: a notebook filled the host's /tmp and the next ``make_workdir`` failed with ENOSPC inside the
+    zygote. A zygote whose temp folder is a full tmpfs crashes that notebook only; its replacement grades the next."""
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
+    try:
+        # two pages left: enough for tempfile's probe (4 bytes; a fuller folder is skipped for /tmp), not for a notebook
+        (full / "filler").write_bytes(b"\0" * (64 - 8) * 1024)
+        monkeypatch.setenv("TMPDIR", str(full))
+        zygote = start_zygote()  # a spawned process: it takes its temp folder from the environment now
+        monkeypatch.delenv("TMPDIR")
+        submissions = []
+        for student in ("first", "second"):
+            _notebook("reference", tmp_path / student / f"{NAME}.ipynb")
+            submissions.append(Submission(student, tmp_path / student, {NAME: tmp_path / student / f"{NAME}.ipynb"}))
+        zygotes = [zygote]
+        try:
+            _, outcomes = grade_all(submissions, {NAME: AUTOGRADER}, {NAME: QUESTIONS}, 1, Limits(cell_seconds=120), progress=False, zygotes=zygotes)
+        finally:
+            for warm in zygotes:
+                close_zygote(warm)
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    assert outcomes[("first", NAME)].status == "crashed" and "the grader's process died" in outcomes[("first", NAME)].message
+    assert outcomes[("second", NAME)].status == "graded" and sum(q["score"] for q in outcomes[("second", NAME)].questions.values()) == POSSIBLE

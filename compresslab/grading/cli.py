@@ -91,4 +91,9 @@ def _write_outputs(submissions, question_lists, outcomes, out: Path) -> tuple[li
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: the outputs hold every notebook graded so far (the others are `interrupted`); "
+              "run the same command again to finish", file=sys.stderr)
+        sys.exit(130)
