@@ -97,14 +97,20 @@ def grade_notebook(
     own = zygote is None
     zygote = zygote or start_zygote()
     try:
-        result = zygote.grade(Task(str(notebook), str(autograder), skip, limits, hidden, threads, only))
+        return _grade_on(zygote, Task(str(notebook), str(autograder), skip, limits, hidden, threads, only))
+    finally:
+        if own:
+            close_zygote(zygote)
+
+
+def _grade_on(zygote: Zygote, task: Task) -> Outcome:
+    """The engine's outcome of ``task`` (a notebook ``notebook_problem`` accepted) graded by ``zygote``."""
+    try:
+        result = zygote.grade(task)
     except reference_checks.StaleChecks:
         raise
     except Exception as error:  # EOFError, BrokenPipeError, OSError, unpickling errors: the zygote is gone or confused
         raise ZygoteDied(f"the grader's process died while grading this notebook ({_one_line(error)})") from error
-    finally:
-        if own:
-            close_zygote(zygote)
     return Outcome(result["status"], result["message"], result.get("questions"), seconds=result["seconds"],
                    busy=result.get("busy", 0.0), cpu=result.get("cpu", 0.0), skipped=result.get("skipped", 0))
 
@@ -162,10 +168,11 @@ def grade_all(
     tasks, reused = [], 0
     for submission in submissions:
         for notebook in autograders:
+            problem = submission.refused.get(notebook) or (notebook_problem(submission.notebooks[notebook]) if notebook in submission.notebooks else None)
             if submission.problem:
-                outcomes[(submission.student, notebook)] = Outcome(submission.status, f"{submission.source.name}: {submission.problem}")
-            elif notebook in submission.refused:
-                outcomes[(submission.student, notebook)] = Outcome("invalid", submission.refused[notebook])
+                outcomes[(submission.student, notebook)] = Outcome(submission.status, submission.problem)
+            elif problem:
+                outcomes[(submission.student, notebook)] = Outcome("invalid", problem)
             elif notebook not in submission.notebooks:
                 outcomes[(submission.student, notebook)] = Outcome("missing", f"no {notebook}.ipynb in {submission.source.name}")
             else:
@@ -190,8 +197,8 @@ def grade_all(
         """The outcome, and whether it belongs in the journal (not when the zygote died: the cause may be the grader's)."""
         zygote = idle.get()
         try:
-            return grade_notebook(path, autograders[notebook], limits, skip.get(notebook, frozenset()), zygote, hidden, threads,
-                                  (only or {}).get(student)), True
+            task = Task(str(path), str(autograders[notebook]), skip.get(notebook, frozenset()), limits, hidden, threads, (only or {}).get(student))
+            return _grade_on(zygote, task), True
         except ZygoteDied as death:
             if stopping.is_set():
                 return Outcome("interrupted", f"the batch stopped while this notebook was graded ({death})"), False

@@ -86,13 +86,17 @@ def _collect_one(student: str, entry: os.DirEntry, names: list[str], target: Pat
         if entry.is_dir(follow_symlinks=False):
             files = _notebooks_in_folder(source, names)
         elif entry.is_file(follow_symlinks=False):
-            files = _notebooks_in_zip(_read_regular(source, None), names)
+            try:
+                files = _notebooks_in_zip(_read_regular(source, None), names)
+            except Refused as refusal:
+                raise Refused(f"{printable(entry.name)}: {refusal}") from None
         else:
             raise Refused(f"{printable(entry.name)} is {_kind(entry.stat(follow_symlinks=False).st_mode)}, not a folder or a zip; it was not read")
     except Refused as refusal:
         return Submission(student, source, problem=str(refusal))
     except (OSError, RecursionError) as error:  # a file vanished or is unreadable; folders nested beyond os.walk's recursion
-        return Submission(student, source, problem=f"it could not be read ({printable(getattr(error, 'strerror', None) or type(error).__name__)})")
+        reason = printable(getattr(error, "strerror", None) or type(error).__name__)
+        return Submission(student, source, problem=f"{printable(entry.name)} could not be read ({reason})")
     try:
         for name, content in files.items():
             if isinstance(content, str):
@@ -105,7 +109,8 @@ def _collect_one(student: str, entry: os.DirEntry, names: list[str], target: Pat
     except OSError as error:  # the grader's scratch space, not the student's files: touch this student only
         shutil.rmtree(target, ignore_errors=True)
         reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or type(error).__name__
-        return Submission(student, source, problem=f"the grader could not copy it to its scratch space ({reason}); grade again", status="crashed")
+        return Submission(student, source, problem=f"the grader could not copy {printable(entry.name)} to its scratch space ({reason}); "
+                          "grade again", status="crashed")
     return submission
 
 
