@@ -168,13 +168,9 @@ def grade_all(
     tasks, reused = [], 0
     for submission in submissions:
         for notebook in autograders:
-            problem = submission.refused.get(notebook) or (notebook_problem(submission.notebooks[notebook]) if notebook in submission.notebooks else None)
-            if submission.problem:
-                outcomes[(submission.student, notebook)] = Outcome(submission.status, submission.problem)
-            elif problem:
-                outcomes[(submission.student, notebook)] = Outcome("invalid", problem)
-            elif notebook not in submission.notebooks:
-                outcomes[(submission.student, notebook)] = Outcome("missing", f"no {notebook}.ipynb in {submission.source.name}")
+            ungradable = _ungradable(submission, notebook)
+            if ungradable is not None:
+                outcomes[(submission.student, notebook)] = ungradable
             else:
                 path = submission.notebooks[notebook]
                 key = grading_key(submission.student, notebook, path, autograders[notebook], skip.get(notebook, frozenset()), limits)
@@ -226,6 +222,18 @@ def grade_all(
         while zygotes is None and not idle.empty():
             close_zygote(idle.get())
     return batch_rows(submissions, questions, outcomes), outcomes
+
+
+def _ungradable(submission: Submission, notebook: str) -> Outcome | None:
+    """Why this notebook of this submission cannot be graded, as its outcome (``None``: grade it); no zygote is needed."""
+    if submission.problem:
+        return Outcome(submission.status, submission.problem)
+    if notebook in submission.refused:
+        return Outcome("invalid", submission.refused[notebook])
+    if notebook not in submission.notebooks:
+        return Outcome("missing", f"no {notebook}.ipynb in {submission.source.name}")
+    problem = notebook_problem(submission.notebooks[notebook])
+    return Outcome("invalid", problem) if problem else None
 
 
 def _recorded(fields_of_outcome: dict | None) -> Outcome | None:

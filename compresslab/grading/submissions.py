@@ -136,11 +136,9 @@ def _notebooks_in_folder(folder: Path, names: list[str]) -> dict[str, bytes | st
         found[name] = _read_regular(shallowest, MAX_NOTEBOOK_BYTES, _shown(shallowest, folder.parent))
     for inner in sorted(zips, key=lambda p: (len(p.parts), str(p))):
         try:
-            in_zip = _notebooks_in_zip(_read_regular(inner, None), names)
+            found |= _notebooks_in_zip(_read_regular(inner, None), [name for name in names if name not in found])  # every zip is checked
         except Refused as refusal:
             raise Refused(f"{_shown(inner, folder.parent)}: {refusal}") from None
-        for name, content in in_zip.items():
-            found.setdefault(name, content)
     return found
 
 
