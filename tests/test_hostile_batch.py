@@ -5,7 +5,7 @@ must complete with a row for everyone, the honest submission keeps full marks, n
 no submission is modified. Only int8_cnn is graded (``--notebooks int8_cnn``): it grades fastest.
 
 Classes: symlinks (to the reference example, to a classmate, to /etc/shadow, as the entry itself), a FIFO, a device, a
-zip with a symlink member, ``dup/`` + ``dup.zip``, formula-injection and ANSI-escape student names, a message with
+zip with a symlink member, ``dup/`` + ``dup.zip``, formula-injection, ANSI-escape and over-long student names, a message with
 escapes raised by the student's code, an oversized folder notebook, a notebook that kills its zygote (its parent).
 A zygote killed between two grades is also replaced directly (``test_a_zygote_killed_between_two_grades_is_replaced``).
 """
@@ -29,6 +29,7 @@ import pytest
 
 from compresslab.grading.autograders import questions
 from compresslab.grading.engine import Limits
+from compresslab.grading.feedback import student_folder
 from compresslab.grading.runner import close_zygote, grade_all, start_zygote
 from compresslab.grading.submissions import MAX_NOTEBOOK_BYTES, Submission
 
@@ -55,8 +56,10 @@ INVALID = {
     "dup": "2 entries for one student (dup/, dup.zip)",
     "huge": f"over the {MAX_NOTEBOOK_BYTES // 2**20} MiB limit",
 }
+LONG_NAME, LONG_SHOWN = "\x01" * 250, "\\x01" * 250  # a valid file name; escaped, too long for one
 HONEST = ("honest", FORMULA)
 GRADED = ("blank", ANSI_SHOWN, "escape_message", "a_zygote_killer")
+MISSING = (LONG_SHOWN,)
 
 
 def _notebook(example: str, target: Path, replace: tuple[str, str] | None = None, extra_cell: str | None = None) -> None:
@@ -97,6 +100,7 @@ def _build(submissions: Path) -> None:
     _notebook("reference", submissions / "dup" / f"{NAME}.ipynb")
     with zipfile.ZipFile(submissions / "dup.zip", "w") as archive:
         archive.write(EXAMPLES / "reference" / f"{NAME}.ipynb", f"{NAME}.ipynb")
+    (submissions / LONG_NAME).mkdir()  # no notebook in it: missing
     (submissions / "huge").mkdir()
     with open(submissions / "huge" / f"{NAME}.ipynb", "wb") as f:
         f.truncate(MAX_NOTEBOOK_BYTES + 1)  # sparse
@@ -170,7 +174,7 @@ def test_the_batch_completes_with_one_row_per_student_and_question(batch):
     mode, done, rows = batch[:3]
     assert done.returncode == 0, done.stderr[-3000:]
     keys = [(r["student"], r["notebook"], r["question"]) for r in rows]
-    students = set(INVALID) | set(HONEST) | set(GRADED)
+    students = set(INVALID) | set(HONEST) | set(GRADED) | set(MISSING)
     assert len(keys) == len(set(keys)) == len(students) * len(QUESTIONS)
     assert {r["student"] for r in rows} == students - {FORMULA} | {"'" + FORMULA}
 
@@ -183,7 +187,7 @@ def test_honest_submissions_keep_full_marks(batch):
 def test_no_hostile_entry_gains_a_point_over_the_blank_release(batch):
     blank = _total(batch, "blank")
     assert blank == 0
-    for student in set(INVALID) | set(GRADED):
+    for student in set(INVALID) | set(GRADED) | set(MISSING):
         assert _total(batch, student) <= blank, (student, _mine(batch, student))
 
 
@@ -222,6 +226,7 @@ def test_no_control_character_reaches_the_terminal_the_csv_or_the_feedback(batch
         assert "\x1b" not in text and "\x07" not in text, where
     assert ANSI_SHOWN in done.stdout and "\\x1b]0;owned\\x07" in (out / "feedback" / "escape_message" / f"{NAME}.md").read_text()
     assert not [p for p in (out / "feedback").iterdir() if any(ord(c) < 32 for c in p.name)]
+    assert {r["status"] for r in _mine(batch, LONG_SHOWN)} == {"missing"} and (out / "feedback" / student_folder(LONG_SHOWN) / f"{NAME}.md").is_file()
 
 
 def test_nothing_of_a_linked_file_leaks_into_the_outputs(batch):

@@ -3,6 +3,7 @@ recommends with numbers kept numeric, no control character in the printed table 
 These call our writers directly; test_hostile_batch.py checks the same through the real CLI."""
 
 import csv
+import os
 
 import pytest
 
@@ -72,3 +73,12 @@ def test_report_html_escapes_names_messages_and_statuses(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert "<script>" not in page and "<b>x" not in page and "<i>forged" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;i&gt;forged&lt;/i&gt;" in page
+
+
+def test_a_name_too_long_once_escaped_gets_a_short_distinct_feedback_folder(tmp_path):
+    names = ["\x01" * 250, "\x01" * 249 + "\x02", "é" * 127]  # each a valid 250-254-byte file name; escaped, up to 1000 bytes
+    rows = [Row(printable(name), "int8_cnn", "q2", 0.0, 5.0, "missing", "no int8_cnn.ipynb") for name in names]
+    assert write_feedback(rows, tmp_path / "feedback") == 3
+    folders = [p.name for p in (tmp_path / "feedback").iterdir()]
+    assert len(folders) == 3 and all(len(os.fsencode(f)) <= 200 for f in folders)
+    assert "é" * 90 in "".join(folders), "a prefix of the name is kept"

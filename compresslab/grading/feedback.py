@@ -7,11 +7,16 @@ tests are named by case number only. Messages quote what the student's code rais
 character (ANSI escapes, BEL, bidi overrides) is written as a visible escape (``safe_text.printable``).
 """
 
+import hashlib
+import os
 from collections import defaultdict
 from pathlib import Path
 
 from .runner import Row
 from .safe_text import printable
+
+
+FOLDER_NAME_BYTES = 200  # below the file systems' 255-byte limit on a name; escaping can make a name 4x longer
 
 
 def write_feedback(rows: list[Row], folder: Path) -> int:
@@ -20,10 +25,21 @@ def write_feedback(rows: list[Row], folder: Path) -> int:
     for row in rows:
         by_notebook[(row.student, row.notebook)].append(row)
     for (student, notebook), mine in by_notebook.items():
-        target = folder / printable(student) / f"{notebook}.md"
+        target = folder / student_folder(student) / f"{notebook}.md"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(feedback_text(notebook, mine))
     return len(by_notebook)
+
+
+def student_folder(student: str) -> str:
+    """The name of a student's feedback folder: the name with control characters escaped; a name too long for a file
+    system is cut and ends with a digest of the whole name, so two students never share a folder."""
+    name = printable(student)
+    if len(os.fsencode(name)) <= FOLDER_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(name.encode(errors="surrogatepass")).hexdigest()[:12]
+    cut = os.fsencode(name)[: FOLDER_NAME_BYTES - len(digest) - 1].decode(errors="ignore")
+    return f"{cut}-{digest}"
 
 
 def feedback_text(notebook: str, rows: list[Row]) -> str:

@@ -33,8 +33,6 @@ def csv_cell(value) -> str | int | float:
     """A CSV cell as OWASP recommends against formula injection: text starting with ``= + - @``, a tab or a carriage
     return gets a leading ``'``. Numbers stay numbers (a negative score is written ``-1``, not ``'-1``) and floats are
     written in their shortest form (``22``, ``0.5``), so an LMS import reads them as scores."""
-    if isinstance(value, bool):
-        return str(value)
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, int):
