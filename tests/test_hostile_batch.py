@@ -14,7 +14,6 @@ import csv
 import hashlib
 import json
 import os
-import pwd
 import shutil
 import signal
 import stat

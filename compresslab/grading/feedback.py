@@ -27,7 +27,7 @@ def write_feedback(rows: list[Row], folder: Path) -> int:
     for (student, notebook), mine in by_notebook.items():
         target = folder / student_folder(student) / f"{notebook}.md"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(feedback_text(notebook, mine))
+        target.write_text(feedback_text(notebook, mine), encoding="utf-8")
     return len(by_notebook)
 
 

@@ -31,7 +31,8 @@ def write_report(rows: list[Row], outcomes: dict[tuple[str, str], Outcome], path
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
         "text-align:left;vertical-align:top}</style></head><body>"
         f"<h1>compresslab grades</h1><p>{students} students, {len(outcomes)} notebooks, {len(rows)} question rows.</p>"
-        + "".join(sections) + "</body></html>\n"
+        + "".join(sections) + "</body></html>\n",
+        encoding="utf-8",
     )
 
 

@@ -17,7 +17,7 @@ SCORE_COLUMNS = [f.name for f in fields(Row)]  # student,notebook,question,score
 
 def write_scores(rows: list[Row], path: Path) -> None:
     """One row per (student, notebook, question)."""
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(SCORE_COLUMNS)
         writer.writerows([csv_cell(v) for v in astuple(row)] for row in rows)
@@ -48,7 +48,7 @@ def gradebook(rows: list[Row]) -> tuple[list[str], list[list]]:
 
 def write_gradebook(rows: list[Row], path: Path) -> tuple[list[str], list[list]]:
     header, lines = gradebook(rows)
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows([csv_cell(v) for v in line] for line in lines)
