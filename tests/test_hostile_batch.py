@@ -157,6 +157,9 @@ def batch(request):
         yield request.param, done, rows, book, out, before == _state(submissions)
     finally:
         if created:
+            for leftover in psutil.process_iter(["username"]):  # e.g. a notebook's orphan: only this batch ran as USER
+                if leftover.info["username"] == USER:
+                    leftover.kill()
             subprocess.run(["userdel", USER], check=False)
         shutil.rmtree(base, ignore_errors=True)
 
