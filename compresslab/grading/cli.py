@@ -17,14 +17,14 @@ import nbformat
 
 from ..paths import PACKAGE_DIR
 from . import grading_mode, sandbox
-from .autograders import questions
+from .autograders import Question, questions
 from .engine import Limits
 from .feedback import write_feedback
 from .html_report import write_report
 from .journal import Journal
 from .reports import format_table, write_gradebook, write_scores
-from .runner import batch_rows, grade_all
-from .submissions import collect
+from .runner import Outcome, Row, batch_rows, grade_all
+from .submissions import Submission, collect
 
 AUTOGRADER_DIR = PACKAGE_DIR.parent / "autograder"
 RELEASE_DIR = PACKAGE_DIR.parent / "assignment"
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write_outputs(submissions, question_lists, outcomes, out: Path) -> tuple[list, list[str], list[list]]:
+def _write_outputs(submissions: list[Submission], question_lists: dict[str, list[Question]], outcomes: dict[tuple[str, str], Outcome],
+                   out: Path) -> tuple[list[Row], list[str], list[list]]:
     """scores.csv, gradebook.csv, report.html and feedback/ from the outcomes so far; the rows and the gradebook."""
     rows = batch_rows(submissions, question_lists, outcomes)
     write_scores(rows, out / "scores.csv")
