@@ -38,7 +38,7 @@ REFERENCE = ROOT / "data" / "examples" / "reference" / f"{NAME}.ipynb"
 MARK = "compresslab-hostile-mark"  # in every file name and process an attack leaves, to look for them afterwards
 USER = "compresslab-rootless"
 
-GAIN = f'''
+GAIN = '''
 import json, os
 def _gain_from(path):
     """Execute the code cells of a notebook found at ``path`` that define functions: the reference answers."""

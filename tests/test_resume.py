@@ -71,3 +71,66 @@ def test_a_changed_submission_autograder_mode_or_limit_is_graded_again(tmp_path)
     notebook.write_text(notebook.read_text().replace("NotImplementedError", "NotImplementedError ", 1))
     others.append(grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits()))
     assert len(set(others)) == len(others) and key not in others
+
+
+def test_an_interrupted_batch_writes_its_outputs_and_a_rerun_completes_them(tmp_path):
+    """Ctrl-C (SIGINT to the batch's process group, as a terminal sends it) half-way: the outputs are written in a
+    ``finally`` with a row for every (student, notebook, question), those not graded ``interrupted``; a re-run fills them."""
+    submissions, out = tmp_path / "submissions", tmp_path / "grades"
+    for example in ("reference", "blank", "partial"):
+        (submissions / example).mkdir(parents=True)
+        shutil.copyfile(ROOT / "data" / "examples" / example / f"{NOTEBOOK}.ipynb", submissions / example / f"{NOTEBOOK}.ipynb")
+    batch = subprocess.Popen(_grade_command(submissions, out), cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    journal = out / "journal.jsonl"
+    deadline = time.monotonic() + 600
+    while not (journal.exists() and journal.read_text().count("\n") >= 1) and batch.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(batch.pid, signal.SIGINT)
+    stderr = batch.communicate(timeout=600)[1]
+    assert batch.returncode == 130 and "interrupted: the outputs hold every notebook graded so far" in stderr, stderr[-2000:]
+    with open(out / "scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = [(r["student"], r["notebook"], r["question"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 3 * 4
+    graded = {r["student"] for r in rows if r["status"] == "graded"}
+    assert 1 <= len(graded) < 3 and {r["status"] for r in rows if r["student"] not in graded} == {"interrupted"}, rows
+    assert (out / "feedback" / "reference" / f"{NOTEBOOK}.md").is_file() and (out / "report.html").is_file()
+
+    done = subprocess.run(_grade_command(submissions, out), cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(out / "scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len({(r["student"], r["notebook"], r["question"]) for r in rows}) == len(rows) == 3 * 4
+    assert {r["status"] for r in rows} == {"graded"}
+
+
+def test_a_damaged_journal_is_read_past_and_its_forged_records_are_graded_again(tmp_path):
+    """Undecodable bytes and records of the wrong shape (a crash mid-write, a hand edit, a forgery) neither stop a re-run
+    nor count as grades: the record is ignored and the notebook (the blank release) graded again."""
+    from compresslab.grading.autograders import questions
+    from compresslab.grading.runner import grade_all
+    from compresslab.grading.submissions import Submission
+
+    autograder = ROOT / "autograder" / f"{NOTEBOOK}-autograder.zip"
+    notebooks = {}
+    for student in ("kept", "forged"):
+        notebooks[student] = tmp_path / student / f"{NOTEBOOK}.ipynb"
+        notebooks[student].parent.mkdir()
+        shutil.copyfile(ROOT / "data" / "examples" / "blank" / f"{NOTEBOOK}.ipynb", notebooks[student])
+    keys = {s: grading_key(s, NOTEBOOK, p, autograder, frozenset(), Limits()) for s, p in notebooks.items()}
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = {"status": "graded", "message": "", "questions": {}, "seconds": 1.0, "skipped": 0}
+    forged = {"status": "graded", "message": "", "questions": {"q2": {"score": "5", "failures": None}}, "seconds": 1.0}
+    with open(out / "journal.jsonl", "wb") as f:
+        f.write(b"\xff\xfe not utf-8\n" + json.dumps({"key": keys["kept"], "outcome": kept}).encode() + b"\n"
+                + json.dumps({"key": keys["forged"], "outcome": forged}).encode() + b"\n" + b'["a list"]\n')
+    journal = Journal(out)
+    try:
+        _, outcomes = grade_all([Submission(s, p.parent, {NOTEBOOK: p}) for s, p in notebooks.items()], {NOTEBOOK: autograder},
+                                {NOTEBOOK: questions(autograder)}, 1, Limits(), progress=False, journal=journal)
+    finally:
+        journal.close()
+    assert outcomes[("kept", NOTEBOOK)].questions == {} and outcomes[("kept", NOTEBOOK)].seconds == 1.0, "a well-formed record is reused"
+    regraded = outcomes[("forged", NOTEBOOK)]
+    assert regraded.status == "graded" and regraded.questions["q2"]["score"] == 0 and regraded.questions["q2"]["failures"], regraded

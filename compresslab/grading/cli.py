@@ -17,14 +17,14 @@ import nbformat
 
 from ..paths import PACKAGE_DIR
 from . import grading_mode, sandbox
-from .autograders import questions
+from .autograders import Question, questions
 from .engine import Limits
 from .feedback import write_feedback
 from .html_report import write_report
 from .journal import Journal
 from .reports import format_table, write_gradebook, write_scores
-from .runner import grade_all
-from .submissions import collect
+from .runner import Outcome, Row, batch_rows, grade_all
+from .submissions import Submission, collect
 
 AUTOGRADER_DIR = PACKAGE_DIR.parent / "autograder"
 RELEASE_DIR = PACKAGE_DIR.parent / "assignment"
@@ -59,20 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     question_lists = {name: questions(path) for name, path in autograders.items()}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="compresslab-grade-") as scratch:
-        submissions = collect(args.submissions, list(autograders), Path(scratch))
+        try:
+            submissions = collect(args.submissions, list(autograders), Path(scratch))
+            journal = Journal(args.out)
+        except OSError as error:
+            print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+            return 2
         skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(RELEASE_DIR / f"{name}.ipynb", as_version=4)) for name in autograders}
         limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30), processes=args.processes,
                         scratch_bytes=int(args.scratch_gb * 2**30))
-        journal = Journal(args.out)
+        outcomes = {}
         try:
             print(sandbox.describe(mode))
-            rows, outcomes = grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal)
-        finally:
+            grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal, outcomes=outcomes)
+        finally:  # whatever stopped the batch, the outputs hold a row for every (student, notebook, question)
             journal.close()
-    write_scores(rows, args.out / "scores.csv")
-    header, lines = write_gradebook(rows, args.out / "gradebook.csv")
-    write_report(rows, outcomes, args.out / "report.html")
-    write_feedback(rows, args.out / "feedback")
+            rows, header, lines = _write_outputs(submissions, question_lists, outcomes, args.out)
     print(format_table(header, lines))
     elapsed = time.monotonic() - start
     ran = [o for o in outcomes.values() if o.seconds]
@@ -84,5 +86,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _write_outputs(submissions: list[Submission], question_lists: dict[str, list[Question]], outcomes: dict[tuple[str, str], Outcome],
+                   out: Path) -> tuple[list[Row], list[str], list[list]]:
+    """scores.csv, gradebook.csv, report.html and feedback/ from the outcomes so far; the rows and the gradebook."""
+    rows = batch_rows(submissions, question_lists, outcomes)
+    write_scores(rows, out / "scores.csv")
+    header, lines = write_gradebook(rows, out / "gradebook.csv")
+    write_report(rows, outcomes, out / "report.html")
+    write_feedback(rows, out / "feedback")
+    return rows, header, lines
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: the outputs hold every notebook graded so far (the others are `interrupted`); "
+              "run the same command again to finish", file=sys.stderr)
+        sys.exit(130)

@@ -178,13 +178,22 @@ class Zygote:
         return f": {lines[-1][:300]}" if lines else ""
 
     def close(self) -> None:
-        """Stop the zygote (and everything it runs); never hangs."""
+        """Stop the zygote (and everything it runs), asking first; never hangs."""
         self.sock.close()
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        """Stop the zygote and everything it runs at once (a zygote that died or stopped answering)."""
+        self.sock.close()
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)  # bubblewrap's session: the zygote and the notebook it runs
+        except ProcessLookupError:
+            pass  # it has ended
+        self._process.wait()
         self._stderr.close()
         if self._cgroup is not None:
             self._cgroup.remove()

@@ -1,7 +1,8 @@
 """``report.html``: one page for the instructor after ``make grade``.
 
 Score histograms per question (matplotlib, embedded as PNG), the submissions that took longest
-to grade, and every lost point or ungraded notebook with its reason.
+to grade, and every lost point or ungraded notebook with its reason. Every text cell is HTML-escaped:
+student names, messages and even statuses (read back from the journal on a resumed run) are not ours.
 """
 
 import base64
@@ -30,7 +31,8 @@ def write_report(rows: list[Row], outcomes: dict[tuple[str, str], Outcome], path
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
         "text-align:left;vertical-align:top}</style></head><body>"
         f"<h1>compresslab grades</h1><p>{students} students, {len(outcomes)} notebooks, {len(rows)} question rows.</p>"
-        + "".join(sections) + "</body></html>\n"
+        + "".join(sections) + "</body></html>\n",
+        encoding="utf-8",
     )
 
 
@@ -59,7 +61,7 @@ def _histograms(rows: list[Row]) -> str:
 
 def _slowest(outcomes: dict[tuple[str, str], Outcome]) -> str:
     ranked = sorted(outcomes.items(), key=lambda item: -item[1].seconds)[:SLOWEST]
-    body = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape(n)}</td><td>{o.seconds:.1f}</td><td>{o.status}</td></tr>" for (s, n), o in ranked)
+    body = "".join(f"<tr><td>{html.escape(s)}</td><td>{html.escape(n)}</td><td>{o.seconds:.1f}</td><td>{html.escape(o.status)}</td></tr>" for (s, n), o in ranked)
     return f"<table><tr><th>student</th><th>notebook</th><th>seconds</th><th>status</th></tr>{body}</table>"
 
 
@@ -69,7 +71,7 @@ def _failures(rows: list[Row]) -> str:
         return "<p>None: every question earned full marks.</p>"
     body = "".join(
         f"<tr><td>{html.escape(r.student)}</td><td>{html.escape(r.notebook)}/{html.escape(r.question)}</td><td>{r.score:g}/{r.possible:g}</td>"
-        f"<td>{r.status}</td><td>{html.escape(r.message)}</td></tr>"
+        f"<td>{html.escape(r.status)}</td><td>{html.escape(r.message)}</td></tr>"
         for r in lost
     )
     return f"<table><tr><th>student</th><th>question</th><th>score</th><th>status</th><th>reason</th></tr>{body}</table>"

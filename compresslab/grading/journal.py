@@ -5,7 +5,8 @@ to disk as soon as that notebook is graded. Each line carries a *key*: the stude
 a digest of the submitted notebook's bytes, of the autograder zip, of the grading mode (the
 skipped cells) and of the limits. A re-run reuses a recorded outcome only when the whole key
 matches, so a resubmitted notebook, a new autograder or other limits are graded again. A line
-cut short by a kill (the last one) is ignored; a later line for the same key wins.
+cut short by a kill (the last one), or any line that is not a record (damaged bytes), is ignored; a later line
+for the same key wins. The runner also re-grades a record whose outcome does not have the shape it writes.
 """
 
 import hashlib
@@ -36,7 +37,7 @@ class Journal:
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / FILE_NAME
         self.recorded: dict[str, dict] = {}  # key -> outcome fields
-        text = self.path.read_text() if self.path.exists() else ""
+        text = self.path.read_text(errors="replace") if self.path.exists() else ""  # a damaged line is skipped, not fatal
         for line in text.splitlines():
             try:
                 entry = json.loads(line)

@@ -1,4 +1,8 @@
-"""Writing ``scores.csv`` and ``gradebook.csv`` and printing the gradebook."""
+"""Writing ``scores.csv`` and ``gradebook.csv`` and printing the gradebook.
+
+Every CSV cell goes through ``safe_text.csv_cell`` (formula injection) and every cell of the printed
+table through ``safe_text.printable`` (terminal escapes): student names and messages are the students'.
+"""
 
 import csv
 from collections import defaultdict
@@ -7,16 +11,17 @@ from pathlib import Path
 
 from .engine import UNSAFE_NOTE
 from .runner import Row
+from .safe_text import csv_cell, printable
 
 SCORE_COLUMNS = [f.name for f in fields(Row)]  # student,notebook,question,score,possible,status,message
 
 
 def write_scores(rows: list[Row], path: Path) -> None:
     """One row per (student, notebook, question)."""
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(SCORE_COLUMNS)
-        writer.writerows(_formatted(astuple(row)) for row in rows)
+        writer.writerows([csv_cell(v) for v in astuple(row)] for row in rows)
 
 
 def gradebook(rows: list[Row]) -> tuple[list[str], list[list]]:
@@ -44,16 +49,16 @@ def gradebook(rows: list[Row]) -> tuple[list[str], list[list]]:
 
 def write_gradebook(rows: list[Row], path: Path) -> tuple[list[str], list[list]]:
     header, lines = gradebook(rows)
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        writer.writerows(_formatted(line) for line in lines)
+        writer.writerows([csv_cell(v) for v in line] for line in lines)
     return header, lines
 
 
 def format_table(header: list[str], lines: list[list], message_width: int = 60) -> str:
-    """The gradebook as aligned plain text (messages shortened to ``message_width``)."""
-    text = [[str(h) for h in header]] + [[_short(v, message_width) for v in _formatted(line)] for line in lines]
+    """The gradebook as aligned plain text (messages shortened to ``message_width``), control characters escaped."""
+    text = [[printable(str(h)) for h in header]] + [[_short(printable(v), message_width) for v in _formatted(line)] for line in lines]
     widths = [max(len(row[i]) for row in text) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in text)
 
