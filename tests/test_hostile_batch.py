@@ -200,14 +200,11 @@ def test_links_special_files_duplicates_and_oversized_notebooks_are_invalid_with
 
 
 def test_a_notebook_that_kills_its_zygote_touches_that_notebook_only(batch):
-    mode = batch[0]
-    statuses = {r["status"] for r in _mine(batch, "a_zygote_killer")}
-    # as an ordinary user the cell kills the zygote: crashed, and the honest students graded after it keep full marks
-    # (test_honest_submissions_keep_full_marks) on the zygote that replaced it; as root the child's uid may not signal
-    # the zygote (the cell fails and the blank is graded), or, in a PID namespace, it kills its own process group
-    assert statuses == {"crashed"} if mode == "user" else statuses in ({"graded"}, {"crashed"}), _mine(batch, "a_zygote_killer")
-    if statuses == {"crashed"}:
-        assert all("the grader's process died" in r["message"] for r in _mine(batch, "a_zygote_killer"))
+    # its parent is the init of its own PID namespace, which ignores the signal: the zygote is out of its reach (as root
+    # and as an ordinary user), so the notebook is graded as the blank it is; a zygote that dies anyway is replaced
+    # (test_a_zygote_killed_between_two_grades_is_replaced)
+    rows = _mine(batch, "a_zygote_killer")
+    assert {r["status"] for r in rows} == {"graded"} and sum(float(r["score"]) for r in rows) == 0, rows
 
 
 def test_csv_cells_are_neutralized_and_scores_stay_numbers(batch):
