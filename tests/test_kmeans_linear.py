@@ -232,6 +232,14 @@ def test_linear_quantize_matches_fake_quantize_at_low_bit_widths(ref, bitwidth):
     _same(ref["linear_quantize"](x, bitwidth, scale, zero_point), expected)
 
 
+def test_linear_quantize_rounds_exact_ties_to_even_like_quantize_per_tensor(ref):
+    """The hidden ties case: exact halves at a power-of-two scale; torch's quantizer rounds them to even too."""
+    x = torch.tensor([0.25, 0.75, 1.25, -0.25, -0.75, -1.25, 3.25, -3.75])  # r / S = +-0.5, +-1.5, +-2.5, 6.5, -7.5
+    expected = torch.quantize_per_tensor(x, 0.5, 4, torch.qint8).int_repr()
+    _same(ref["linear_quantize"](x, 8, 0.5, 4), expected)
+    assert expected.tolist() == [4, 6, 6, 4, 2, 2, 10, -4]
+
+
 def test_linear_quantize_clamps_instead_of_wrapping(ref):
     x = torch.tensor([3.0, -3.0, 1.9, -1.29])  # r / S = 300, -300, 190, -129
     _same(ref["linear_quantize"](x, 8, 0.01, -10), torch.tensor([127, -128, 127, -128], dtype=torch.int8))

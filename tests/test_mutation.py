@@ -24,6 +24,22 @@ PARTIAL_CREDIT_PAIRS = [  # (notebook, function, an edge-case slip, a wholesale 
     ("sawb_qat", "_quantize_func_STE", "mask from the unrounded x / s - z", "backward blocks the gradient (returns zeros)"),
 ]
 
+PUBLIC_CATCHES = [  # (notebook, a common wrong answer, the public case that must fail, what its message must point at)
+    ("int8_cnn", "ignores the preceding layers' scales (ns) entirely", "q5 - 1", r"every pair in ns counts"),
+    ("int8_cnn", "fc1.activations records fc1's output before the ReLU", "q3 - 1", r"fc1\.activations should be recorded after ReLU"),
+    ("int8_cnn", "overwrites instead of appending (keeps only the last batch)", "q3 - 1", r"append with np\.append, do not overwrite"),
+    ("sawb_qat", "3-sigma with the unbiased (n - 1) standard deviation", "q2 - 1", r"population std"),
+    ("sawb_qat", "MSE search never tries k = 100 (range(1, MSE_CANDIDATES))", "q2 - 2", r"did the search try k = 100"),
+    ("sawb_qat", "appends the same dict every step (no copy)", "q8 - 1", r"each entry must be a new dict"),
+    ("sawb_qat", "bias added along the last (width) axis instead of per output channel", "q5 - 2", r"must broadcast along C_out"),
+]
+ONE_SLIP_ONE_CASE = [  # (notebook, a slip, the only test case it may fail)
+    ("kmeans_linear", "seed's one-liner: sum / count, nan for an empty cluster", "q3 - 2"),
+    ("kmeans_linear", "rounds halves up: floor(x + 0.5)", "q4 - 6"),
+    ("kmeans_linear", "rounds halves away from zero: sign(x) * floor(|x| + 0.5)", "q4 - 6"),
+    ("sawb_qat", "per-channel weight scale broadcast along the last (width) axis", "q5 - 4"),
+]
+
 
 @pytest.fixture(scope="module")
 def results():
@@ -85,3 +101,17 @@ def test_mutants_are_graded_in_rounds_cheapest_first():
     assert mutation.rounds(None, tests) == [{"q2", "q3"}, {"q1", "q2", "q3"}]
     assert mutation.rounds(frozenset({"q1"}), tests) == [{"q1"}, {"q1", "q2", "q3"}]
     assert mutation.rounds(frozenset({"q1", "q2", "q3"}), tests) == [{"q2", "q3"}, {"q1", "q2", "q3"}]
+
+
+@pytest.mark.parametrize("notebook, description, case, pointer", PUBLIC_CATCHES)
+def test_a_common_wrong_answer_fails_a_public_check_that_says_what_to_look_at(results, notebook, description, case, pointer):
+    result = {r.mutant.description: r for r in results[notebook]}[description]
+    assert case in result.caught_by, f"{description}: the public case {case} does not fail (failing: {result.caught_by})"
+    message = next(m for m in result.messages if case in m.split(":", 1)[0].split(", "))
+    assert re.search(pointer, message), f"{description}: the message of {case} does not say what to look at: {message}"
+
+
+@pytest.mark.parametrize("notebook, description, case", ONE_SLIP_ONE_CASE)
+def test_one_slip_costs_one_test_case(results, notebook, description, case):
+    result = {r.mutant.description: r for r in results[notebook]}[description]
+    assert result.caught_by == [case], f"{description}: expected to fail only {case}, failed {result.caught_by}"

@@ -424,6 +424,18 @@ def test_grading_digits_is_loaded_once_and_matches_load_dataset(digits):
         assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours.tensors, theirs.tensors))
 
 
+def test_conv_with_per_channel_weight_scales_matches_float(ref):
+    """One weight scale per output channel scales the output channels (F.conv2d on the de-quantized tensors as the oracle)."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(0, 256, (2, 3, 5, 5), generator=g, dtype=torch.int32)
+    w = torch.randint(-128, 128, (5, 3, 3, 3), generator=g, dtype=torch.int32)
+    b = torch.randint(-3000, 3001, (5,), generator=g, dtype=torch.int32)
+    s_x, s_w = 0.01, torch.tensor([0.001, 0.004, 0.002, 0.003, 0.0005])
+    out = ref["quantized_conv2d_function"](x, w, b, s_x, s_w, 1, 1, 1, 1)  # W_out == C_out == 5: a width broadcast would not raise
+    expected = F.conv2d(x.double() * s_x, w.double() * s_w.double().view(-1, 1, 1, 1), b.double() * s_x * s_w.double(), 1, 1)
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-6)
+
+
 # ---------------------------------------------------------------- wrong answers lose points
 
 
@@ -440,6 +452,7 @@ def _test_functions() -> dict[str, list]:
     return found
 
 
+CONV_SCALE = "    weight_scale = torch.as_tensor(weight_scale, device=accumulator.device).view(1, -1, 1, 1)  # (1, C_out or 1, 1, 1)\n"
 SLOW_TESTS = ("w8a8", "w4a4", "variable_precision", "integer_path")  # accuracy checks: covered by grading the reference
 MUTANTS = [  # (question, graded cell, description, (old, new) edits of the reference code)
     ("q1", "linear_quantize", "floor instead of round", [("torch.round(input / scale)", "torch.floor(input / scale)")]),
@@ -453,6 +466,7 @@ MUTANTS = [  # (question, graded cell, description, (old, new) edits of the refe
     ("q2", "get_scale", "SAWB without its fall-back", [("        if not 0 < alpha <= max_abs:\n            alpha = max_abs\n", "")]),
     ("q2", "get_scale", "unsigned SAWB with the b-bit pair", [("bits = N_bits if signed else N_bits + 1", "bits = N_bits")]),
     ("q2", "get_scale", "3-sigma with the unbiased std", [("x.std(unbiased=False)", "x.std()")]),
+    ("q2", "get_scale", "MSE search never tries k = 100", [("for k in range(1, MSE_CANDIDATES + 1)", "for k in range(1, MSE_CANDIDATES)")]),
     ("q2", "get_scale", "MSE search on half the grid", [("for k in range(1, MSE_CANDIDATES + 1)", "for k in range(MSE_CANDIDATES // 2, MSE_CANDIDATES + 1)")]),
     ("q2", "get_scale", "all-zero input divides by zero", [("    if max_abs == 0:\n        return 1.0\n", "")]),
     ("q2", "reset_scale_and_zero_point", "asymmetric zero point without -L", [("zero_point = torch.round(minimum / scale) - low", "zero_point = torch.round(minimum / scale)")]),
@@ -464,7 +478,9 @@ MUTANTS = [  # (question, graded cell, description, (old, new) edits of the refe
     ("q5", "quantized_linear_function", "ignores the bias", [("        accumulator = accumulator + bias\n    output = accumulator * (input_scale * weight_scale)", "        pass\n    output = accumulator * (input_scale * weight_scale)")]),
     ("q5", "quantized_linear_function", "float F.linear instead of integer_linear", [("accumulator = integer_linear(input, weight)", "accumulator = F.linear(input.double(), weight.double())")]),
     ("q5", "quantized_linear_function", "conv bias added as the last dimension", [("accumulator + bias.view(1, -1, 1, 1)", "accumulator + bias.view(1, 1, 1, -1)[..., :1]")]),
-    ("q5", "quantized_linear_function", "conv scales by s_x only", [("accumulator + bias.view(1, -1, 1, 1)\n    output = accumulator * (input_scale * weight_scale)", "accumulator + bias.view(1, -1, 1, 1)\n    output = accumulator * input_scale")]),
+    ("q5", "quantized_linear_function", "conv scales by s_x only", [(CONV_SCALE + "    output = accumulator * (input_scale * weight_scale)", CONV_SCALE + "    output = accumulator * input_scale")]),
+    ("q5", "quantized_linear_function", "conv bias added along the width axis", [("accumulator + bias.view(1, -1, 1, 1)", "accumulator + bias")]),
+    ("q5", "quantized_linear_function", "conv's per-channel weight scale along the width axis", [(CONV_SCALE, "")]),
     ("q5", "quantized_linear_function", "conv ignores dilation", [("integer_conv2d(input, weight, stride, padding, dilation, groups)", "integer_conv2d(input, weight, stride, padding, 1, groups)")]),
     ("q5", "quantized_linear_function", "conv with float F.conv2d instead of integer_conv2d", [("integer_conv2d(input, weight, stride, padding, dilation, groups)", "F.conv2d(input.double(), weight.double(), None, stride, padding, dilation, groups)")]),
     ("q8", "greedy_bitwidth_path", "error without dividing by the bits saved", [("(size * (bits[name] - lower))", "size")]),

@@ -4,6 +4,8 @@ Every input differs from the public tests'. Integer outputs are compared exactly
 tests, so the inputs are drawn such that no value lands within ``TIE_MARGIN`` of a rounding
 boundary (x.5): a correct answer that orders its float operations differently (``x / S`` vs
 ``x * (1 / S)``, ``acc * S_in * S_w / S_out`` vs ``acc * (S_in * S_w / S_out)``) rounds the same way.
+The one exception is the ties case: exact halves at a power-of-two scale, where every correct order of
+operations gives the exact tie and ``torch.round`` must round it to even.
 k-means codebooks of the hidden tensors are not stored (the clustering is checked by its properties
 and against scikit-learn in the test itself); only inputs are. The bounded QAT check stores the
 reference's centroids after ``bounded_qat`` of the shipped VGG and its logits on the first test images.
@@ -55,12 +57,12 @@ def build(ns: dict) -> dict:
         cases.append({"tensor": tensor, "bitwidth": bits, "centroids": centroids, "labels": labels, "output": decoded})
     out["k_means_codebook"] = cases
 
-    cases = []
-    for numel, clusters, empty in [(60, 4, [2]), (200, 16, [0, 7, 15]), (33, 8, [])]:
+    cases = []  # every cluster has an element: the empty cluster is the public check's case, not these
+    for numel, clusters in [(60, 4), (200, 16), (33, 8)]:
         tensor = torch.randn(numel, generator=g) * 0.1
         centroids = torch.randn(clusters, generator=g) * 0.1
-        allowed = torch.tensor([k for k in range(clusters) if k not in empty])
-        labels = allowed[torch.randint(0, len(allowed), (numel,), generator=g)]
+        labels = torch.randint(0, clusters, (numel,), generator=g)
+        labels[:clusters] = torch.arange(clusters)
         codebook = Codebook(centroids.clone(), labels.clone())
         ns["update_codebook"](tensor.clone(), codebook)
         cases.append({"tensor": tensor, "centroids": centroids, "labels": labels, "output": codebook.centroids.clone()})
@@ -100,6 +102,12 @@ def build(ns: dict) -> dict:
         cases.append({"tensor": tensor, "bitwidth": bits, "scale": scale, "zero_point": zero_point,
                       "output": ns["linear_quantize"](tensor.clone(), bits, scale, zero_point)})
     out["linear_quantize_clamp"] = cases
+
+    # exact ties: x / 0.5 is k + 0.5 exactly, which torch.round rounds to the even neighbour (floor(x + 0.5) does not)
+    tensor = torch.tensor([0.25, 0.75, 1.25, -0.25, -0.75, -1.25, 3.25, -3.75, 0.0, 0.4])
+    # (an even zero point: adding it before rounding, round(r / S + Z), then ties the same way; not a mistake here)
+    out["linear_quantize_ties"] = {"tensor": tensor, "bitwidth": 8, "scale": 0.5, "zero_point": 4,
+                                   "output": ns["linear_quantize"](tensor.clone(), 8, 0.5, 4)}
 
     cases = []
     for tensor, bits in [

@@ -159,6 +159,8 @@ def _quantized_conv2d(ns: dict, g: torch.Generator) -> list:
         ((1, 6, 9, 9), (4, 3, 3, 3), 1, 2, 2, 2, 4, False, (0.4, 0.02)),
         ((2, 8, 8, 8), (16, 8, 1, 1), 2, 0, 1, 1, 2, True, (torch.tensor(0.9), torch.tensor(0.11))),
         ((1, 16, 6, 6), (16, 16, 3, 3), 1, 1, 1, 1, 8, False, (0.05, 0.002)),
+        # per-channel weight scales; W_out == C_out, so scales broadcast along the width axis give wrong values, not an error
+        ((1, 3, 4, 4), (4, 3, 3, 3), 1, 1, 1, 1, 8, True, (0.03, torch.tensor([0.002, 0.005, 0.001, 0.004]))),
     ]
     for x_shape, w_shape, stride, padding, dilation, groups, bits, bias, (s_x, s_w) in specs:
         x, w, b = _integer_operands(g, x_shape, w_shape, bits, bits, bias)

@@ -28,6 +28,9 @@ MUTANTS = [
            (("model.fc3.activations = np.append(model.fc3.activations, y.cpu().view(-1))", "model.fc3.activations = np.append(model.fc3.activations, x[0].cpu().view(-1))"),)),
     Mutant("register_activation_profiling_hooks", "overwrites instead of appending (keeps only the last batch)", HOOKS,
            (("model.fc1.activations = np.append(model.fc1.activations, x[0].cpu().view(-1))", "model.fc1.activations = x[0].cpu().view(-1).numpy()"),)),
+    Mutant("register_activation_profiling_hooks", "fc1.activations records fc1's output before the ReLU", HOOKS,
+           (("model.fc1.activations = np.append(model.fc1.activations, x[0].cpu().view(-1))", "pass"),
+            ("    model.fc1.register_forward_hook(fc1_activations_hook)", "    model.fc1.register_forward_hook(fc1_activations_hook)\n    model.fc1.register_forward_hook(lambda layer, x, y: setattr(layer, 'activations', np.append(layer.activations, y.cpu().view(-1))) if model.profile_activations else None)"))),
     Mutant("register_activation_profiling_hooks", "records even when profiling is switched off", HOOKS,
            (("        if model.profile_activations:\n            model.conv2.activations", "        if True:\n            model.conv2.activations"),)),
     Mutant("register_activation_profiling_hooks", "fc2's input recorded into fc1 and fc2 swapped", HOOKS,
@@ -53,6 +56,7 @@ MUTANTS = [
     # NetQuantizedWithBias.quantized_bias
     Mutant("quantized_bias", "clamps the int32 bias to the int8 range (seed 001's slip)", NQB, (("min=-2147483648, max=2147483647", "min=-128, max=127"),)),
     Mutant("quantized_bias", "forgets the layer's weight scale", NQB, (("scale = n_initial_input * n_w\n", "scale = n_initial_input\n"),)),
+    Mutant("quantized_bias", "ignores the preceding layers' scales (ns) entirely", NQB, (("            scale *= weight_scale * output_scale\n", "            pass\n"),)),
     Mutant("quantized_bias", "not rounded", NQB, (("torch.clamp((bias * scale).round(),", "torch.clamp((bias * scale),"),)),
     Mutant("quantized_bias", "ignores the preceding output scales", NQB, (("            scale *= weight_scale * output_scale\n", "            scale *= weight_scale\n"),)),
     Mutant("quantized_bias", "seed 001's 255 / (max - min) rescaling of the bias", NQB, (("return torch.clamp((bias * scale).round(), min=-2147483648, max=2147483647)", "bias = bias * scale\n        return torch.clamp((bias * 255 / (bias.max() - bias.min())).round(), min=-2147483648, max=2147483647)"),)),

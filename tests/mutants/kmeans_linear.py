@@ -11,11 +11,11 @@ Equivalent or test-invisible mutants left out, with the reason:
   (same number); decoding through sorted centroids (``kmeans_1d`` returns them sorted already).
 * ``update_codebook``: ``fp32_tensor[labels == k].sum() / (labels == k).sum()`` with the empty-
   cluster guard (the same mean up to float rounding, far inside the tests' tolerance); updating through ``codebook.centroids.data[k]`` (same storage).
-* ``linear_quantize``: adding the zero point before rounding, ``round(r / S + Z)``, rounding
-  halves away from zero (``floor(x + 0.5)``, ``sign(x) * floor(|x| + 0.5)``) and ``r * (1 / S)``
-  instead of ``r / S``: they differ from the reference only on exact .5 ties,
-  which the fixtures exclude on purpose (``TIE_MARGIN``), because a correct answer may order its
-  float operations either way.
+* ``linear_quantize``: adding the zero point before rounding, ``round(r / S + Z)``, and ``r * (1 / S)``
+  instead of ``r / S``: they differ from the reference only on exact .5 ties, which the random
+  fixtures exclude on purpose (``TIE_MARGIN``), because a correct answer may order its float
+  operations either way; the one tie case (``linear_quantize_ties``: a power-of-two scale and an
+  even zero point) gives them the reference's answer too. Rounding halves away from zero is caught there.
 * ``get_quantization_scale_and_zero_point``: the zero point from the maximum,
   ``q_max - r_max / S`` (algebraically equal to ``q_min - r_min / S``; differs only on ties).
 * ``get_quantization_scale_for_weight``: ``max|w| + 5e-7`` instead of ``max(max|w|, 5e-7)``
@@ -105,6 +105,9 @@ MUTANTS = [
     Mutant("get_quantized_range", "floats instead of ints (2**b / 2 - 1)", QR, ((QMAX, "quantized_max = 2 ** bitwidth / 2 - 1"), (QMIN, "quantized_min = -2 ** bitwidth / 2"))),
     # linear_quantize (Question 4)
     Mutant("linear_quantize", "floor instead of round", LQ, ((ROUNDED, "rounded_tensor = torch.floor(scaled_tensor)"),)),
+    Mutant("linear_quantize", "rounds halves up: floor(x + 0.5)", LQ, ((ROUNDED, "rounded_tensor = torch.floor(scaled_tensor + 0.5)"),)),
+    Mutant("linear_quantize", "rounds halves away from zero: sign(x) * floor(|x| + 0.5)", LQ,
+           ((ROUNDED, "rounded_tensor = torch.sign(scaled_tensor) * torch.floor(scaled_tensor.abs() + 0.5)"),)),
     Mutant("linear_quantize", "no rounding: the int cast truncates", LQ, ((ROUNDED, "rounded_tensor = scaled_tensor"),)),
     Mutant("linear_quantize", "multiplies by the scale instead of dividing", LQ, ((SCALED, "scaled_tensor = fp_tensor * scale"),)),
     Mutant("linear_quantize", "zero point with the wrong sign (r/S - Z)", LQ, ((SHIFTED, "shifted_tensor = rounded_tensor - zero_point"),)),

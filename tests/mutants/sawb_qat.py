@@ -8,7 +8,7 @@ Equivalent mutants are left out, with the reason:
   the same float error, which no graded input (nor any realistic data: the error is not flat in s for a
   tensor with a nonzero value) produces, so it is left out as equivalent in practice.
 - ``quantized_conv2d_function``: ``bias.view(-1, 1, 1)`` or ``bias[:, None, None]`` instead of
-  ``bias.view(1, -1, 1, 1)`` (the same broadcast).
+  ``bias.view(1, -1, 1, 1)`` (the same broadcast), and likewise for a per-channel weight scale.
 - ``greedy_bitwidth_path``: the score's numerator and denominator both negated, or sizes in bytes
   instead of weights (a common positive factor does not change the order of the scores).
 """
@@ -29,7 +29,8 @@ SAWB_ALPHA = "alpha = c1 * (x**2).mean().sqrt() - c2 * x.abs().mean()"
 MSE_IF = "if best_error is None or error < best_error:"
 STE_MASK = "ctx.save_for_backward((unclipped >= low) & (unclipped <= high))"
 QL_BIAS = "        accumulator = accumulator + bias\n    output = accumulator * (input_scale * weight_scale)"
-QC_BIAS = "        accumulator = accumulator + bias.view(1, -1, 1, 1)\n    output = accumulator * (input_scale * weight_scale)"
+QC_BIAS = "        accumulator = accumulator + bias.view(1, -1, 1, 1)\n"
+QC_SCALE = "    weight_scale = torch.as_tensor(weight_scale, device=accumulator.device).view(1, -1, 1, 1)  # (1, C_out or 1, 1, 1)\n"
 QC_CALL = "integer_conv2d(input, weight, stride, padding, dilation, groups)"
 GP_SCORE = "score = (errors[name][lower] - errors[name][bits[name]]) / (size * (bits[name] - lower))"
 
@@ -63,6 +64,7 @@ MUTANTS = [
     Mutant("get_scale", "Q = 2**(b-1) - 1 instead of 2**(b-1) (signed)", GS,
            (("levels = 2 ** (N_bits - 1) if signed else 2**N_bits", "levels = 2 ** (N_bits - 1) - 1 if signed else 2**N_bits"),)),
     Mutant("get_scale", "3-sigma with 2 standard deviations", GS, (("alpha = 3 * (x.std(unbiased=False)", "alpha = 2 * (x.std(unbiased=False)"),)),
+    Mutant("get_scale", "3-sigma with the unbiased (n - 1) standard deviation", GS, (("alpha = 3 * (x.std(unbiased=False)", "alpha = 3 * (x.std()"),)),
     Mutant("get_scale", "MSE search returns the last candidate instead of the best", GS, ((MSE_IF, "if True:"),)),
     Mutant("get_scale", "MSE search never tries k = 100 (range(1, MSE_CANDIDATES))", GS,
            (("for k in range(1, MSE_CANDIDATES + 1):", "for k in range(1, MSE_CANDIDATES):"),)),
@@ -103,8 +105,13 @@ MUTANTS = [
     Mutant("quantized_linear_function", "F.linear on the integers instead of integer_linear", QL,
            (("accumulator = integer_linear(input, weight)", "accumulator = F.linear(input.float(), weight.float())"),)),
     # quantized_conv2d_function
-    Mutant("quantized_conv2d_function", "forgets the bias", QL, ((QC_BIAS, "        pass\n    output = accumulator * (input_scale * weight_scale)"),)),
-    Mutant("quantized_conv2d_function", "bias at scale s_w only", QL, ((QC_BIAS, "        pass\n    output = (accumulator * input_scale + bias.view(1, -1, 1, 1)) * weight_scale"),)),
+    Mutant("quantized_conv2d_function", "forgets the bias", QL, ((QC_BIAS, "        pass\n"),)),
+    Mutant("quantized_conv2d_function", "bias at scale s_w only", QL,
+           ((QC_BIAS, "        pass\n"), (QC_SCALE + "    output = accumulator * (input_scale * weight_scale)",
+                                          QC_SCALE + "    output = (accumulator * input_scale + (0 if bias is None else bias.view(1, -1, 1, 1))) * weight_scale"))),
+    Mutant("quantized_conv2d_function", "bias added along the last (width) axis instead of per output channel", QL,
+           ((QC_BIAS, "        accumulator = accumulator + bias\n"),)),
+    Mutant("quantized_conv2d_function", "per-channel weight scale broadcast along the last (width) axis", QL, ((QC_SCALE, ""),)),
     Mutant("quantized_conv2d_function", "forgets stride, padding, dilation and groups", QL, ((QC_CALL, "integer_conv2d(input, weight)"),)),
     Mutant("quantized_conv2d_function", "forgets groups", QL, ((QC_CALL, "integer_conv2d(input, weight, stride, padding, dilation)"),)),
     Mutant("quantized_conv2d_function", "F.conv2d on the integers instead of integer_conv2d", QL,
