@@ -24,11 +24,12 @@ TIE_MARGIN = 1e-3  # minimum distance of every pre-rounding value (in quantizati
 
 
 # Reference answers: zeroed in what the student's process receives (``fixtures.without``); the inputs stay.
-SECRETS = ("k_means_codebook/*/output", "update_codebook/*/output", "linear_quantize/*/output", "linear_quantize_clamp/*/output",
+SECRETS = ("k_means_codebook/*/output", "update_codebook/*/output", "linear_quantize/*/output", "linear_quantize_ties/output",
+           "linear_quantize_clamp/*/output",
            "scale_and_zero_point/*/scale", "scale_and_zero_point/*/zero_point", "weight_scale/*/scale", "bias/*/output",
            "bias/*/bias_scale", "shift_linear/*/output", "shift_conv2d/*/output", "quantized_linear/*/output",
            "quantized_conv2d/*/output", "quantized_linear_clamp/*/output", "quantized_conv2d_clamp/*/output", "fuse/*/fused_weight",
-           "fuse/*/fused_bias", "extra_preprocess/output", "qat/centroids", "qat/logits")
+           "fuse/*/fused_bias", "extra_preprocess/output", "qat/centroids", "qat/logits", "choices")
 
 
 def build(ns: dict) -> dict:
@@ -120,6 +121,7 @@ def build(ns: dict) -> dict:
         scale, zero_point = ns["get_quantization_scale_and_zero_point"](tensor.clone(), bits)
         cases.append({"tensor": tensor, "bitwidth": bits, "scale": float(scale), "zero_point": int(zero_point)})
     out["scale_and_zero_point"] = cases
+    out["choices"] = {"scale": ns["scale_choice"], "zero_point": ns["zero_point_choice"]}  # the letters of Questions 5.1 and 5.2
 
     cases = []
     for tensor, bits in [(torch.randn(4, 3, 3, 3, generator=g) * 0.2, 8), (torch.randn(10, 7, generator=g) * 0.05 - 0.02, 4),
