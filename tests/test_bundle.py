@@ -5,15 +5,14 @@ the reference-filled one passes every public check, and its exported zip grades 
 import csv
 import json
 import re
-import site
 import subprocess
-import sys
 import zipfile
 
 import nbformat
 import pytest
 
 from conftest import NOTEBOOKS, ROOT, run_make_grade
+from student_env import student_python
 
 DRIVER = """
 import json, sys
@@ -37,14 +36,7 @@ print(json.dumps({
 @pytest.fixture(scope="session")
 def bundle_python(tmp_path_factory):
     """A Python that has the pinned requirements but not the repository's compresslab."""
-    env = tmp_path_factory.mktemp("bundle-env")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-    (target,) = (env / "lib").glob("python*/site-packages")
-    (target / "requirements.pth").write_text(site.getsitepackages()[0] + "\n")  # .pth files in that folder (the editable compresslab) are not run
-    python = env / "bin" / "python"
-    assert subprocess.run([python, "-c", "import torch, otter, nbclient"]).returncode == 0
-    assert subprocess.run([python, "-c", "import compresslab"], capture_output=True, cwd=env).returncode != 0
-    return python
+    return student_python(tmp_path_factory.mktemp("bundle-env"))
 
 
 def _unzip(name, folder):
