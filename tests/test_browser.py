@@ -16,7 +16,8 @@ a real front end shows whether a student can type an answer.
 - The cells the first ``grader.check`` needs (every code cell above it but the ``# grading: skip`` time-only cells and
   other checks) are run with Shift+Enter; its rendered output must say that every test case passed (Otter 7 renders
   that as "q2 passed!", its plain-text form as "All test cases passed!"). Ctrl+S saves, and the
-  ``.ipynb`` on disk must hold every typed answer.
+  ``.ipynb`` on disk must hold every typed answer. Last, the export cell run the same way must name the zip it wrote
+  beside the notebook, without a warning, and that zip must hold the saved notebook.
 
 One JupyterLab server and one browser serve the whole module. Without chromium the test skips (outside CI) with how to
 install it; with ``CI=true`` it fails instead.
@@ -249,4 +250,11 @@ def test_student_answers_every_stub_checks_and_saves_in_jupyterlab(name, lab, br
     assert len(saved.cells) == len(release.cells)
     not_saved = [release.cells[i].source.split("\n", 1)[0] for i, answer in answers.items() if saved.cells[i].source != answer + TYPED]
     assert not not_saved, f"{name}: the saved notebook lacks what was typed into {len(not_saved)} of {len(answers)} stubs: {not_saved}"
+
+    (export_cell,) = [i for i, c in enumerate(release.cells) if c.cell_type == "code" and re.search(r"^grader\.export\(", c.source, re.M)]
+    exported = _run(browser, cells[export_cell], export_cell)
+    (written,) = path.parent.glob(f"{name}_*.zip")
+    assert f"Wrote {written}" in exported and "WARNING" not in exported, exported
+    with zipfile.ZipFile(written) as archive:
+        assert archive.read(f"{name}.ipynb") == path.read_bytes()
     lab.shut_down_kernels()

@@ -16,7 +16,7 @@ from conftest import NOTEBOOKS, ROOT, run_make_grade
 from student_env import student_python
 
 DRIVER = """
-import json, sys
+import json, re, sys
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -29,7 +29,7 @@ def text(cell):
 print(json.dumps({
     "errors": [o.ename for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"],
     "checks": [text(c) for c in nb.cells if c.cell_type == "code" and c.source.startswith("grader.check(")],
-    "export": "".join(text(c) for c in nb.cells if c.cell_type == "code" and "grader.export(" in c.source),
+    "export": "".join(text(c) for c in nb.cells if c.cell_type == "code" and re.search(r"^grader[.]export[(]", c.source, re.M)),
     "last": text(nb.cells[-1]),
 }))
 """
