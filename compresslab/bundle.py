@@ -8,7 +8,8 @@ Contents, under a top folder ``<notebook>/``:
   fixture code);
 - ``data/checkpoints/<name>.pt``: the shipped checkpoints whose names appear as string literals in
   the notebook's code, and ``data/<notebook>/`` if that folder exists (public data of that notebook);
-- ``requirements.txt``: the project's pinned dependencies (from ``pyproject.toml``).
+- ``requirements.txt``: the project's pinned dependencies and the pinned notebook front end (JupyterLab), from
+  ``pyproject.toml``.
 
 Hidden tests and their expected outputs (``data/fixtures``) are never included.
 """
@@ -27,7 +28,7 @@ from .checkpoints import PRETRAINED
 from .paths import PACKAGE_DIR
 
 ROOT = PACKAGE_DIR.parent
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+ZIP_DATE = (2026, 12, 1, 0, 0, 0)  # every zip entry's date: fixed (reproducible bytes) and recent (unzipped files are not "46 years old")
 
 
 def notebook_sources(nb: nbformat.NotebookNode) -> list[str]:
@@ -95,9 +96,10 @@ def data_files(notebook: str, sources: list[str]) -> list[Path]:
 
 
 def requirements() -> str:
-    """The pinned runtime dependencies of ``pyproject.toml``, one per line."""
+    """The pinned runtime dependencies of ``pyproject.toml`` and its ``frontend`` extra (JupyterLab), one per line."""
     with open(ROOT / "pyproject.toml", "rb") as f:
-        return "\n".join(tomllib.load(f)["project"]["dependencies"]) + "\n"
+        project = tomllib.load(f)["project"]
+    return "\n".join(project["dependencies"] + project["optional-dependencies"]["frontend"]) + "\n"
 
 
 def bundle_bytes(notebook: str, release: bytes) -> bytes:

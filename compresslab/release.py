@@ -17,6 +17,7 @@
 import argparse
 import hashlib
 import io
+import re
 import sys
 import tempfile
 import zipfile
@@ -25,13 +26,13 @@ from pathlib import Path
 
 import nbformat
 
-from .bundle import bundle_bytes
+from .bundle import ZIP_DATE, bundle_bytes
 from .paths import PACKAGE_DIR
 
 ROOT = PACKAGE_DIR.parent
 STUB_MARKER = "# YOUR CODE HERE"
 PARTIAL_ANSWERS = 2  # answers filled in the "partial" example submission
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+BLOCK_DELIMITER = re.compile(r"# (BEGIN|END) (QUESTION|SOLUTION|TESTS|PROMPT)\b")
 EXECUTABLE = {"run_autograder", "setup.sh"}
 
 
@@ -40,6 +41,7 @@ def release_files(notebook: str) -> dict[Path, bytes]:
     master = ROOT / "solution" / f"{notebook}.ipynb"
     if not master.is_file():
         raise FileNotFoundError(f"{master}: no master notebook named {notebook!r} in solution/")
+    check_answer_cells(master)
     with tempfile.TemporaryDirectory() as tmp:
         from otter.assign import main as otter_assign
 
@@ -60,6 +62,31 @@ def release_files(notebook: str) -> dict[Path, bytes]:
         Path("data/examples/blank") / f"{notebook}.ipynb": _dump(student),
         Path("data/examples/partial") / f"{notebook}.ipynb": _dump(partial),
     }
+
+
+def check_answer_cells(master: Path) -> None:
+    """Raise ``ValueError`` naming every code cell of ``master`` that holds solution code outside a solution block.
+
+    Otter Assign treats a cell inside ``# BEGIN QUESTION`` but outside ``# BEGIN SOLUTION``/``# END SOLUTION``
+    raw cells as question text and locks it (``editable: false``): a student could not type the answer. Every
+    answer cell therefore sits in a solution block, which also tags it ``otter_answer_cell`` in the release.
+    """
+    blocks: list[str] = []
+    misplaced = []
+    for index, cell in enumerate(nbformat.read(master, as_version=4).cells):
+        delimiter = BLOCK_DELIMITER.match(cell.source.strip()) if cell.cell_type == "raw" else None
+        if delimiter:
+            blocks.append(delimiter[2]) if delimiter[1] == "BEGIN" else blocks.pop()
+        elif cell.cell_type == "code" and not {"SOLUTION", "TESTS"} & set(blocks) and _has_solution_code(cell.source):
+            misplaced.append(f"cell {index} ({cell.source.split(chr(10), 1)[0][:60]!r})")
+    if misplaced:
+        raise ValueError(f"{master}: solution code outside a `# BEGIN SOLUTION` / `# END SOLUTION` block would be a locked, "
+                         f"read-only cell in the release; put each answer cell between those raw cells: {', '.join(misplaced)}")
+
+
+def _has_solution_code(source: str) -> bool:
+    """Whether a code cell carries Otter's solution markers (``# BEGIN SOLUTION`` or a line ending ``# SOLUTION``)."""
+    return any("# BEGIN SOLUTION" in line or line.rstrip().endswith(("# SOLUTION", "# SOLUTION NO PROMPT")) for line in source.splitlines())
 
 
 def fill_answers(student: nbformat.NotebookNode, solved: nbformat.NotebookNode, limit: int | None = None) -> nbformat.NotebookNode:

@@ -1,22 +1,22 @@
-"""Student bundles run on their own: unzipped in an empty folder, with only the pinned
-requirements importable (not this repository), the blank notebook runs with only stub errors,
-the reference-filled one passes every public check, and its exported zip grades to full marks."""
+"""Student bundles run on their own, with only the pinned requirements importable (not this repository), in each
+layout the README documents: the unzipped bundle, and the notebook with the bundle zip beside it (Colab's layout).
+The blank notebook runs with only stub errors and its export warns that it answers nothing; the reference-filled one
+passes every public check, and the zip its export cell writes grades to full marks with ``make grade``."""
 
 import csv
 import json
 import re
-import site
 import subprocess
-import sys
 import zipfile
 
 import nbformat
 import pytest
 
 from conftest import NOTEBOOKS, ROOT, run_make_grade
+from student_env import student_python
 
 DRIVER = """
-import json, sys
+import json, re, sys
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -29,6 +29,7 @@ def text(cell):
 print(json.dumps({
     "errors": [o.ename for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"],
     "checks": [text(c) for c in nb.cells if c.cell_type == "code" and c.source.startswith("grader.check(")],
+    "export": "".join(text(c) for c in nb.cells if c.cell_type == "code" and re.search(r"^grader[.]export[(]", c.source, re.M)),
     "last": text(nb.cells[-1]),
 }))
 """
@@ -37,14 +38,7 @@ print(json.dumps({
 @pytest.fixture(scope="session")
 def bundle_python(tmp_path_factory):
     """A Python that has the pinned requirements but not the repository's compresslab."""
-    env = tmp_path_factory.mktemp("bundle-env")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-    (target,) = (env / "lib").glob("python*/site-packages")
-    (target / "requirements.pth").write_text(site.getsitepackages()[0] + "\n")  # .pth files in that folder (the editable compresslab) are not run
-    python = env / "bin" / "python"
-    assert subprocess.run([python, "-c", "import torch, otter, nbclient"]).returncode == 0
-    assert subprocess.run([python, "-c", "import compresslab"], capture_output=True, cwd=env).returncode != 0
-    return python
+    return student_python(tmp_path_factory.mktemp("bundle-env"))
 
 
 def _unzip(name, folder):
@@ -58,37 +52,54 @@ def _execute(python, notebook):
     return subprocess.run([python, "-c", DRIVER, str(notebook)], capture_output=True, text=True, timeout=1800, cwd=notebook.parent)
 
 
-def _result(done, notebook):
-    """The driver's report on ``notebook``, once it is clear the run finished with the bundle's own compresslab."""
+def _result(done, bundle):
+    """The driver's report, once it is clear the run finished with the compresslab of the unzipped ``bundle`` folder."""
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert f"COMPRESSLAB_FROM {notebook.parent / 'compresslab'}" in result["last"], result["last"]
+    assert f"COMPRESSLAB_FROM {bundle / 'compresslab'}" in result["last"], result["last"]
     return result
+
+
+def _zip_beside(name, folder):
+    """The layout "notebook with the zip beside it": ``folder`` holds ``name.ipynb`` (to be written) and ``name.zip``."""
+    (folder / f"{name}.zip").write_bytes((ROOT / "assignment" / f"{name}.zip").read_bytes())
+    return folder / f"{name}.ipynb", folder / name
+
+
+# Each layout: how to lay out the bundle of a notebook in a folder -> (the student's notebook, the unzipped bundle).
+LAYOUTS = {
+    "unzipped": lambda name, folder: (_unzip(name, folder) / f"{name}.ipynb", folder / name),
+    "zip-beside": _zip_beside,
+}
+END_TO_END_ZIP_BESIDE = "int8_cnn"  # the quickest notebook runs in the second layout too
 
 
 @pytest.fixture(scope="module")
 def exported_references(bundle_python, tmp_path_factory):
-    """Each notebook's reference run top to bottom in its unzipped bundle, then what its export cell wrote graded in one
-    ``make grade`` batch (one student per notebook, named after it): {name: (notebook, driver run, export names, rows)}.
+    """Each notebook's reference run top to bottom in its unzipped bundle (and the quickest one also beside its zip),
+    then what each export cell wrote graded in one ``make grade`` batch (one student per run, named ``layout-notebook``):
+    {(layout, name): (bundle folder, driver run, exports, rows)}, exports as {file name: path written beside the notebook}.
 
-    One batch, not one per notebook: the grader starts once and grades the exports side by side."""
+    One batch, not one per run: the grader starts once and grades the exports side by side."""
     submissions = tmp_path_factory.mktemp("submissions")
     runs = {}
-    for name in NOTEBOOKS:
-        notebook = _unzip(name, tmp_path_factory.mktemp(f"student-{name}")) / f"{name}.ipynb"
+    for layout, name in [("unzipped", name) for name in NOTEBOOKS] + [("zip-beside", END_TO_END_ZIP_BESIDE)]:
+        notebook, bundle = LAYOUTS[layout](name, tmp_path_factory.mktemp(f"{layout}-{name}"))
         notebook.write_bytes((ROOT / "data" / "examples" / "reference" / f"{name}.ipynb").read_bytes())
         done = _execute(bundle_python, notebook)
-        (submissions / name).mkdir()
-        exports = sorted(notebook.parent.glob(f"{name}_*.zip"))
-        for export in exports:
-            export.rename(submissions / name / export.name)
-        runs[name] = (notebook, done, [export.name for export in exports])
+        student = submissions / f"{layout}-{name}"
+        student.mkdir()
+        exports = {export.name: export for export in sorted(notebook.parent.glob(f"{name}_*.zip"))}
+        for export in exports.values():
+            export.rename(student / export.name)
+        runs[(layout, name)] = (bundle, done, exports)
     out = tmp_path_factory.mktemp("grades")
     graded = run_make_grade(submissions, out)
     assert graded.returncode == 0, graded.stderr[-2000:]
     with open(out / "scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return {name: (*run, [r for r in rows if r["student"] == name and r["notebook"] == name]) for name, run in runs.items()}
+    return {(layout, name): (*run, [r for r in rows if r["student"] == f"{layout}-{name}" and r["notebook"] == name])
+            for (layout, name), run in runs.items()}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -124,16 +135,19 @@ def _answer_line_pairs(name):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_blank_notebook_runs_from_the_bundle_with_only_stub_errors(name, bundle_python, tmp_path):
     notebook = _unzip(name, tmp_path) / f"{name}.ipynb"
-    result = _result(_execute(bundle_python, notebook), notebook)
+    result = _result(_execute(bundle_python, notebook), notebook.parent)
     assert result["errors"] and result["errors"][0] == "NotImplementedError", result["errors"][:3]
     assert set(result["errors"]) <= {"NotImplementedError", "NameError"}, result["errors"]
+    assert f"WARNING: the saved {name}.ipynb answers nothing" in result["export"], result["export"]
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_reference_passes_public_checks_in_the_bundle_and_its_export_grades_full(name, exported_references):
-    notebook, done, exports, rows = exported_references[name]
-    result = _result(done, notebook)
+@pytest.mark.parametrize("layout, name", [("unzipped", name) for name in NOTEBOOKS] + [("zip-beside", END_TO_END_ZIP_BESIDE)])
+def test_reference_passes_public_checks_and_its_export_grades_full(layout, name, exported_references):
+    bundle, done, exports, rows = exported_references[(layout, name)]
+    result = _result(done, bundle)
     assert result["errors"] == []
     assert result["checks"] and all(re.search(r"passed", c) and not re.search(r"failed", c) for c in result["checks"]), result["checks"]
-    assert len(exports) == 1, "the export cell should write exactly one submission zip"
+    assert len(exports) == 1, "the export cell should write exactly one submission zip, beside the notebook"
+    (written,) = exports.values()
+    assert f"Wrote {written}" in result["export"] and "WARNING" not in result["export"], result["export"]
     assert rows and all(r["status"] == "graded" and float(r["score"]) == float(r["possible"]) for r in rows), rows

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from compresslab.grading.autograders import questions
-from compresslab.release import STUB_MARKER, fill_answers, release_files, stale_files
+from compresslab.release import STUB_MARKER, check_answer_cells, fill_answers, release_files, stale_files
 
 from conftest import NOTEBOOKS, ROOT
 
@@ -72,3 +72,33 @@ def test_answer_cells_must_have_unique_first_lines():
     two = nbformat.v4.new_notebook(cells=one.cells + [nbformat.v4.new_code_cell("def f(x):\n    return 2 * x")])
     with pytest.raises(ValueError, match="matches 2 cells of the master"):
         fill_answers(stub, two)
+
+
+def _is_locked(cell) -> bool:
+    return cell.metadata.get("editable") is False or cell.metadata.get("deletable") is False
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cell_a_student_edits_is_locked(name):
+    """Front ends (JupyterLab, Notebook 7, classic Notebook, VS Code, Colab) refuse typing in a cell with
+    ``editable: false``; every stub and every written-answer cell must be an ordinary cell."""
+    student = nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4)
+    edited = [c for c in student.cells if (c.cell_type == "code" and STUB_MARKER in c.source) or "otter_answer_cell" in c.metadata.get("tags", [])]
+    assert any(STUB_MARKER in c.source for c in edited), "the release has no stubs"
+    locked = [c.source.split("\n", 1)[0] for c in edited if _is_locked(c)]
+    assert not locked, f"locked cells a student must edit: {locked}"
+    untagged = [c.source.split("\n", 1)[0] for c in student.cells if c.cell_type == "code" and STUB_MARKER in c.source and "otter_answer_cell" not in c.metadata.get("tags", [])]
+    assert not untagged, f"stubs outside a solution block of the master: {untagged}"
+
+
+def test_master_with_an_answer_cell_outside_a_solution_block_is_refused(tmp_path):
+    answer = nbformat.v4.new_code_cell("def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION")
+    question = [nbformat.v4.new_raw_cell("# BEGIN QUESTION\nname: q1\npoints: 1"), nbformat.v4.new_markdown_cell("Write f."), answer,
+                nbformat.v4.new_raw_cell("# END QUESTION")]
+    master = tmp_path / "demo.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=question), master)
+    with pytest.raises(ValueError, match=r"demo\.ipynb: solution code outside .* cell 2 \('def f\(x\):'\)"):
+        check_answer_cells(master)
+    wrapped = question[:2] + [nbformat.v4.new_raw_cell("# BEGIN SOLUTION"), answer, nbformat.v4.new_raw_cell("# END SOLUTION")] + question[3:]
+    nbformat.write(nbformat.v4.new_notebook(cells=wrapped), master)
+    check_answer_cells(master)
