@@ -2,9 +2,11 @@
 
 ``OUT/journal.jsonl`` holds one JSON line per graded (student, notebook), appended and flushed
 to disk as soon as that notebook is graded. Each line carries a *key*: the student, the notebook,
-a digest of the submitted notebook's bytes, of the autograder zip, of the grading mode (the
-skipped cells) and of the limits. A re-run reuses a recorded outcome only when the whole key
-matches, so a resubmitted notebook, a new autograder or other limits are graded again. A line
+digests of everything that decides its grade (the submitted notebook's bytes, the autograder zip,
+the fixture file ``data/fixtures/<notebook>.pt`` and the reference checks
+``data/fixtures/<notebook>.checks.pt``, the grading mode: the skipped cells) and the limits. A re-run
+reuses a recorded outcome only when the whole key matches, so a resubmitted notebook, a new
+autograder, fixtures re-recorded by ``make fixtures`` or other limits are graded again. A line
 cut short by a kill (the last one) is ignored; a later line for the same key wins.
 """
 
@@ -14,19 +16,25 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from ..fixtures import fixture_path
 from .engine import Limits
+from .reference_checks import checks_path
 
 FILE_NAME = "journal.jsonl"
 
 
 def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """First 16 hex digits of the SHA-256 of the file's bytes; ``"missing"`` for no file (the grader then says what is missing)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
 
 
 def grading_key(student: str, notebook: str, submitted: Path, autograder: Path, skip: frozenset[str], limits: Limits) -> str:
-    """What an outcome depends on, as one string."""
+    """What an outcome depends on, as one string: the student, the notebook, digests of the submission, the autograder,
+    the notebook's fixtures and reference checks (where the grader reads them: ``COMPRESSLAB_DATA`` or ``data/``) and
+    the grading mode, and the limits."""
     mode = hashlib.sha256("\0".join(sorted(skip)).encode()).hexdigest()[:16]
-    return json.dumps([student, notebook, digest(submitted), digest(autograder), mode, asdict(limits)])
+    decided_by = [digest(submitted), digest(autograder), digest(fixture_path(notebook)), digest(checks_path(notebook)), mode]
+    return json.dumps([student, notebook, *decided_by, asdict(limits)])
 
 
 class Journal:
