@@ -40,7 +40,11 @@ def _scores(out: Path) -> list[tuple[str, str, str, str]]:
 
 
 def test_installed_wheel_grades_the_examples_like_the_checkout(readable_tmp, tmp_path):
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-w", str(tmp_path / "dist")],
+    source = tmp_path / "source"  # pip builds in the source folder (build/, *.egg-info): a copy keeps the checkout clean
+    shutil.copytree(ROOT / "compresslab", source / "compresslab", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(ROOT / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-w", str(tmp_path / "dist")],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("compresslab-*.whl")
