@@ -74,14 +74,15 @@ def test_a_changed_submission_autograder_mode_or_limit_is_graded_again(tmp_path)
     assert len(set(others)) == len(others) and key not in others
 
 
-def test_fixtures_or_reference_checks_change_the_key(tmp_path, monkeypatch):
+def test_fixtures_reference_checks_or_checkpoints_change_the_key(tmp_path, monkeypatch):
     data = tmp_path / "data"
-    shutil.copytree(ROOT / "data" / "fixtures", data / "fixtures")
+    for folder in ("fixtures", "checkpoints"):
+        shutil.copytree(ROOT / "data" / folder, data / folder)
     monkeypatch.setenv("COMPRESSLAB_DATA", str(data))
     notebook, autograder = ROOT / "data" / "examples" / "blank" / f"{NOTEBOOK}.ipynb", ROOT / "autograder" / f"{NOTEBOOK}-autograder.zip"
     keys = [grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits())]
-    for name in (f"{NOTEBOOK}.pt", f"{NOTEBOOK}.checks.pt"):
-        with open(data / "fixtures" / name, "ab") as f:
+    for relative in (f"fixtures/{NOTEBOOK}.pt", f"fixtures/{NOTEBOOK}.checks.pt", "checkpoints/net.pt"):
+        with open(data / relative, "ab") as f:
             f.write(b"\0")  # any other bytes
         keys.append(grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits()))
     (data / "fixtures" / f"{NOTEBOOK}.pt").unlink()

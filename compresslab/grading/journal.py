@@ -4,10 +4,12 @@
 to disk as soon as that notebook is graded. Each line carries a *key*: the student, the notebook,
 digests of everything that decides its grade (the submitted notebook's bytes, the autograder zip,
 the fixture file ``data/fixtures/<notebook>.pt`` and the reference checks
-``data/fixtures/<notebook>.checks.pt``, the grading mode: the skipped cells) and the limits. A re-run
+``data/fixtures/<notebook>.checks.pt``, the grading mode: the skipped cells; also the library's code
+and the data the tests load: ``data/checkpoints/`` and ``data/<notebook>/``) and the limits. A re-run
 reuses a recorded outcome only when the whole key matches, so a resubmitted notebook, a new
-autograder, fixtures re-recorded by ``make fixtures`` or other limits are graded again. A line
-cut short by a kill (the last one) is ignored; a later line for the same key wins.
+autograder, fixtures re-recorded by ``make fixtures``, retrained checkpoints, an edited library or
+other limits are graded again. A line cut short by a kill (the last one) is ignored; a later line
+for the same key wins.
 """
 
 import hashlib
@@ -17,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..fixtures import fixture_path
+from ..paths import PACKAGE_DIR, data_dir
 from .engine import Limits
 from .reference_checks import checks_path
 
@@ -28,12 +31,30 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
 
 
+_FOLDER_DIGESTS: dict[tuple, str] = {}  # (folder, suffix, names, sizes and mtimes) -> digest: a batch hashes each folder once
+
+
+def folder_digest(folder: Path, suffix: str) -> str:
+    """Digest of the names and bytes of every ``*<suffix>`` file under ``folder`` (``"missing"`` for no folder)."""
+    if not folder.is_dir():
+        return "missing"
+    files = sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file())
+    stamp = (str(folder), suffix, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if stamp not in _FOLDER_DIGESTS:
+        h = hashlib.sha256()
+        for path in files:
+            h.update(path.relative_to(folder).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        _FOLDER_DIGESTS[stamp] = h.hexdigest()[:16]
+    return _FOLDER_DIGESTS[stamp]
+
+
 def grading_key(student: str, notebook: str, submitted: Path, autograder: Path, skip: frozenset[str], limits: Limits) -> str:
     """What an outcome depends on, as one string: the student, the notebook, digests of the submission, the autograder,
-    the notebook's fixtures and reference checks (where the grader reads them: ``COMPRESSLAB_DATA`` or ``data/``) and
-    the grading mode, and the limits."""
+    the notebook's fixtures and reference checks (where the grader reads them: ``COMPRESSLAB_DATA`` or ``data/``), the
+    grading mode, the library's code and the data its tests load, and the limits."""
     mode = hashlib.sha256("\0".join(sorted(skip)).encode()).hexdigest()[:16]
-    decided_by = [digest(submitted), digest(autograder), digest(fixture_path(notebook)), digest(checks_path(notebook)), mode]
+    decided_by = [digest(submitted), digest(autograder), digest(fixture_path(notebook)), digest(checks_path(notebook)), mode,
+                  folder_digest(PACKAGE_DIR, ".py"), folder_digest(data_dir() / "checkpoints", ".pt"), folder_digest(data_dir() / notebook, "")]
     return json.dumps([student, notebook, *decided_by, asdict(limits)])
 
 
