@@ -3,7 +3,7 @@
 One module per job:
 
 - ``compresslab.device``      pick CUDA when present, else CPU
-- ``compresslab.paths``       where data files live (``data/`` or ``$COMPRESSLAB_DATA``)
+- ``compresslab.paths``       where the course folder (the checkout or ``$COMPRESSLAB_COURSE``) and its data (``data/`` or ``$COMPRESSLAB_DATA``) are
 - ``compresslab.data``        the embedded digits dataset and CIFAR-10 from a local folder
 - ``compresslab.models``      ``Net``/``NetWithBias`` (EE290-2 Lab 1), ``VGG`` (seed 000), ``resnet20``
 - ``compresslab.training``    seeded training and evaluation loops with progress bars
@@ -12,6 +12,7 @@ One module per job:
 - ``compresslab.checkpoints`` the shipped fp32 checkpoints: load, and rebuild deterministically
 - ``compresslab.stats``       value ranges of tensors and recorded activations
 - ``compresslab.checks``      the public checks' assertions, with messages in the student's terms
+- ``compresslab.portable_random`` seeded random test inputs with the same bits on every CPU
 - ``compresslab.int8_helpers``, ``pruning_helpers``, ``quantization_helpers``, ``sawb_helpers``
                               the heavy lifting of one notebook each (int8_cnn, pruning,
                               kmeans_linear, sawb_qat); ``sawb_derivation`` derives SAWB coefficients

@@ -60,9 +60,8 @@ def describe(x) -> str:
         t = torch.as_tensor(x)
         if t.numel() == 0:
             return f"an empty {str(t.dtype).replace('torch.', '')} tensor of shape {tuple(t.shape)}"
-        lo, hi = t.min().item(), t.max().item()
         kind = "array" if isinstance(x, np.ndarray) else "tensor"
-        return f"a {str(t.dtype).replace('torch.', '')} {kind} of shape {tuple(t.shape)} with values in [{lo:.6g}, {hi:.6g}]"
+        return f"a {str(t.dtype).replace('torch.', '')} {kind} of shape {tuple(t.shape)} with values in [{_shortest(t.min())}, {_shortest(t.max())}]"
     return f"{type(x).__name__} {x!r}"[:200]
 
 
@@ -140,7 +139,8 @@ def check_at_least(actual, minimum: float, name: str) -> None:
     """Assert the number ``actual`` is at least ``minimum`` (an accuracy threshold: ``name`` says what is measured and why)."""
     value = check_scalar(actual, name)
     if not value >= minimum:
-        raise AssertionError(f"{name}: got {value:.6g}, expected at least {minimum:.6g}")
+        got, wanted = _distinct(value, minimum)
+        raise AssertionError(f"{name}: got {got}, expected at least {wanted}")
     if _RECORDS is not None:  # passed here; the grader checks again against the reference run's minimum
         _record("at_least", name, torch.tensor(value, dtype=torch.float64), minimum, False)
 
@@ -149,7 +149,8 @@ def check_at_most(actual, maximum: float, name: str) -> None:
     """Assert the number ``actual`` is at most ``maximum`` (a size, an error or a cost target)."""
     value = check_scalar(actual, name)
     if not value <= maximum:
-        raise AssertionError(f"{name}: got {value:.6g}, expected at most {maximum:.6g}")
+        got, wanted = _distinct(value, maximum)
+        raise AssertionError(f"{name}: got {got}, expected at most {wanted}")
     if _RECORDS is not None:  # passed here; the grader checks again against the reference run's maximum
         _record("at_most", name, torch.tensor(value, dtype=torch.float64), maximum, False)
 
@@ -166,9 +167,28 @@ def check_choice(answer, right: str, name: str) -> None:
 
 
 def _mismatches(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 0.0, atol: float = 0.0, limit: int = 3) -> str:
-    """How many elements lie outside the tolerance, with the first ``limit`` of them."""
+    """How many elements lie outside the tolerance, with the first ``limit`` of them (printed with enough digits to differ)."""
     actual, expected = actual.double().flatten(), expected.double().flatten()
     differ = ~torch.isclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
     idx = differ.nonzero().flatten()[:limit].tolist()
-    pairs = ", ".join(f"[{i}] got {actual[i].item():.6g} expected {expected[i].item():.6g}" for i in idx)
+    pairs = ", ".join("[{}] got {} expected {}".format(i, *_distinct(actual[i].item(), expected[i].item())) for i in idx)
     return f"{int(differ.sum())} of {actual.numel()} differ, e.g. {pairs}"
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with 6 significant digits, or as many more as it takes for two different numbers to print
+    differently (a float32 weight one unit in the last place off reads ``0.37874`` at 6 digits either way)."""
+    for digits in range(6, 18):
+        shown = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if shown[0] != shown[1] or a == b:
+            return shown
+    return shown
+
+
+def _shortest(value: torch.Tensor) -> str:
+    """A one-element tensor's value with the fewest digits that still identify it in its own dtype (``0.1`` for float32
+    0.1, not ``0.100000001``; ``200``, not ``200.0``), so a range bound just outside a limit does not print as the limit itself."""
+    if not value.is_floating_point():
+        return str(value.item())
+    text = str((np.float64 if value.dtype == torch.float64 else np.float32)(value.item()))
+    return text.removesuffix(".0")

@@ -1,7 +1,12 @@
-"""Where compresslab finds its data files.
+"""Where compresslab finds the course's files: one course folder, and its data folder.
 
-The default is the repository's ``data/`` folder (next to the package). A student
-bundle or a grading machine can point elsewhere with ``COMPRESSLAB_DATA``.
+The *course folder* holds what grading reads besides the package: ``autograder/<notebook>-autograder.zip``,
+``assignment/<notebook>.ipynb`` (the release, whose ``# grading: skip`` cells grading mode skips) and
+``data/`` (``checkpoints/``, ``fixtures/<notebook>.pt`` and ``<notebook>.checks.pt``, ``<notebook>/`` public data).
+In a checkout (or an editable install) it is the repository around the package. An installed wheel holds
+the code only (the fixtures and reference checks are the grader's secrets and must stay out of the
+library folder that student code may read), so it is given the course folder with ``COMPRESSLAB_COURSE``.
+``COMPRESSLAB_DATA`` moves the data folder alone (a student bundle, a grading machine).
 """
 
 import os
@@ -10,10 +15,16 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+def course_dir() -> Path:
+    """The course folder: ``$COMPRESSLAB_COURSE`` if set, else the repository holding the package."""
+    override = os.environ.get("COMPRESSLAB_COURSE")
+    return Path(override).resolve() if override else PACKAGE_DIR.parent
+
+
 def data_dir() -> Path:
-    """The data folder: ``$COMPRESSLAB_DATA`` if set, else ``<repo>/data``."""
+    """The data folder: ``$COMPRESSLAB_DATA`` if set, else ``<course folder>/data``."""
     override = os.environ.get("COMPRESSLAB_DATA")
-    return Path(override) if override else PACKAGE_DIR.parent / "data"
+    return Path(override) if override else course_dir() / "data"
 
 
 def checkpoint_path(name: str) -> Path:

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from . import portable_random
 from .device import torch_threads  # the notebook's hidden tests import it from here too
 from .profiling import MiB, count_macs, count_parameters, measure_latency, model_size_bits
 from .training import TrainConfig, evaluate, train
@@ -310,27 +311,29 @@ class ConvStack(nn.Module):
     (``conv0, bn0, relu0, ...``; 3x3 convs, no bias), then global average pooling and a linear classifier.
 
     channels: ``(in, out0, out1, ...)``. The BN statistics and affine parameters are drawn at random
-    (seeded by ``seed``) so that channel permutations and pruning show in the output.
+    (seeded by ``seed``) so that channel permutations and pruning show in the output. Every value is drawn
+    with ``portable_random``: tests compare pruned and permuted weights of this model exactly with those
+    the reference recorded, possibly on another CPU.
     """
 
     def __init__(self, channels: Sequence[int] = (3, 4, 6, 5), num_classes: int = 3, seed: int = 0) -> None:
         super().__init__()
-        generator = torch.Generator().manual_seed(seed)
+        rng = portable_random.generator(seed)
         layers = []
         for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
             conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
             bn = nn.BatchNorm2d(c_out)
             with torch.no_grad():
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.5)
-                bn.weight.copy_(torch.rand(c_out, generator=generator) + 0.5)
-                bn.bias.copy_(torch.randn(c_out, generator=generator) * 0.1)
-                bn.running_mean.copy_(torch.randn(c_out, generator=generator) * 0.1)
-                bn.running_var.copy_(torch.rand(c_out, generator=generator) + 0.5)
+                conv.weight.copy_(portable_random.randn(conv.weight.shape, generator=rng) * 0.5)
+                bn.weight.copy_(portable_random.rand(c_out, generator=rng) + 0.5)
+                bn.bias.copy_(portable_random.randn(c_out, generator=rng) * 0.1)
+                bn.running_mean.copy_(portable_random.randn(c_out, generator=rng) * 0.1)
+                bn.running_var.copy_(portable_random.rand(c_out, generator=rng) + 0.5)
             layers += [(f"conv{i}", conv), (f"bn{i}", bn), (f"relu{i}", nn.ReLU(True))]
         self.backbone = nn.Sequential(OrderedDict(layers))
         self.classifier = nn.Linear(channels[-1], num_classes)
         with torch.no_grad():
-            self.classifier.weight.copy_(torch.randn(self.classifier.weight.shape, generator=generator))
+            self.classifier.weight.copy_(portable_random.randn(self.classifier.weight.shape, generator=rng))
             self.classifier.bias.zero_()
         self.eval()
 

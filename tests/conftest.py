@@ -1,5 +1,6 @@
 """Shared fixtures: the released notebooks, a warm grader, and helpers to grade and to run the masters' code."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -29,11 +30,12 @@ def reference_definitions(notebook: str, namespace: dict, first_line: str) -> di
     return namespace
 
 
-def run_make_grade(submissions: Path, out: Path) -> subprocess.CompletedProcess:
-    """``make grade`` exactly as an instructor runs it (the venv already exists, so make reuses it)."""
+def run_make_grade(submissions: Path, out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``make grade`` exactly as an instructor runs it (the venv already exists, so make reuses it); ``env``: variables
+    added to the environment (e.g. ``ATEN_CPU_CAPABILITY``)."""
     return subprocess.run(
         ["make", "-s", "-C", str(ROOT), "grade", f"SUBMISSIONS={submissions}", f"OUT={out}"],
-        capture_output=True, text=True, timeout=1800,
+        capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})},
     )
 
 

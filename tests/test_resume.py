@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from compresslab.grading.engine import Limits
 from compresslab.grading.journal import Journal, grading_key
@@ -134,3 +135,66 @@ def test_a_damaged_journal_is_read_past_and_its_forged_records_are_graded_again(
     assert outcomes[("kept", NOTEBOOK)].questions == {} and outcomes[("kept", NOTEBOOK)].seconds == 1.0, "a well-formed record is reused"
     regraded = outcomes[("forged", NOTEBOOK)]
     assert regraded.status == "graded" and regraded.questions["q2"]["score"] == 0 and regraded.questions["q2"]["failures"], regraded
+
+
+def test_fixtures_reference_checks_or_checkpoints_change_the_key(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    for folder in ("fixtures", "checkpoints"):
+        shutil.copytree(ROOT / "data" / folder, data / folder)
+    monkeypatch.setenv("COMPRESSLAB_DATA", str(data))
+    notebook, autograder = ROOT / "data" / "examples" / "blank" / f"{NOTEBOOK}.ipynb", ROOT / "autograder" / f"{NOTEBOOK}-autograder.zip"
+    keys = [grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits())]
+    for relative in (f"fixtures/{NOTEBOOK}.pt", f"fixtures/{NOTEBOOK}.checks.pt", "checkpoints/net.pt"):
+        with open(data / relative, "ab") as f:
+            f.write(b"\0")  # any other bytes
+        keys.append(grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits()))
+    (data / "fixtures" / f"{NOTEBOOK}.pt").unlink()
+    keys.append(grading_key("ada", NOTEBOOK, notebook, autograder, frozenset(), Limits()))
+    assert len(set(keys)) == len(keys)
+
+
+def test_a_resumed_grade_after_the_fixtures_change_grades_again(tmp_path):
+    """Grade, re-record the fixtures and reference checks (as ``make fixtures`` does after a master changed), re-run:
+    the journal's outcomes are not reused. The fixture tree is saved again with its top-level keys in reverse order
+    (other bytes, the same values), so that the re-recorded reference checks still give the reference full marks."""
+    import tempfile
+
+    import torch
+
+    from compresslab.fixtures import fixture_path
+
+    # the data copy must be readable by the unprivileged uid that runs student code (pytest's tmp_path is root's, mode 700)
+    data = Path(tempfile.mkdtemp(prefix="compresslab-data-")) / "data"
+    data.parent.chmod(0o755)
+    submissions, out = tmp_path / "submissions", tmp_path / "grades"
+    for folder in ("checkpoints", "fixtures"):
+        shutil.copytree(ROOT / "data" / folder, data / folder)
+    (submissions / "reference").mkdir(parents=True)
+    shutil.copyfile(ROOT / "data" / "examples" / "reference" / f"{NOTEBOOK}.ipynb", submissions / "reference" / f"{NOTEBOOK}.ipynb")
+    env = {**os.environ, "COMPRESSLAB_DATA": str(data)}
+
+    def grade() -> tuple[str, list[dict]]:
+        done = subprocess.run(_grade_command(submissions, out), cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, done.stderr[-2000:]
+        with open(out / "scores.csv", newline="") as f:
+            return done.stdout, list(csv.DictReader(f))
+
+    _, first = grade()
+    assert all(r["score"] == r["possible"] for r in first), first
+    resumed, _ = grade()
+    assert "resuming: 1 notebooks were already graded" in resumed
+
+    fixtures = data / "fixtures" / f"{NOTEBOOK}.pt"
+    before = fixtures.read_bytes()
+    tree = torch.load(fixtures, weights_only=True)
+    torch.save(dict(reversed(tree.items())), fixtures)
+    assert fixtures.read_bytes() != before
+    recorded = subprocess.run([sys.executable, "-m", "compresslab.grading.reference_checks", NOTEBOOK], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=1800)
+    assert recorded.returncode == 0, recorded.stderr[-2000:]
+    regraded, rows = grade()
+    assert "resuming" not in regraded
+    assert [(r["question"], r["score"]) for r in rows] == [(r["question"], r["score"]) for r in first]
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 2, "graded twice: before and after the fixtures changed"
+    assert fixture_path(NOTEBOOK) == ROOT / "data" / "fixtures" / f"{NOTEBOOK}.pt", "the repository's own fixtures were not touched"
+    shutil.rmtree(data.parent)

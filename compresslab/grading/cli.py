@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..paths import PACKAGE_DIR
+from ..paths import course_dir
 from . import grading_mode, sandbox
 from .autograders import Question, questions
 from .engine import Limits
@@ -26,8 +26,8 @@ from .reports import format_table, write_gradebook, write_scores
 from .runner import Outcome, Row, batch_rows, grade_all
 from .submissions import Submission, collect
 
-AUTOGRADER_DIR = PACKAGE_DIR.parent / "autograder"
-RELEASE_DIR = PACKAGE_DIR.parent / "assignment"
+AUTOGRADER_DIR = course_dir() / "autograder"  # an installed package is given the course folder: COMPRESSLAB_COURSE
+RELEASE_DIR = course_dir() / "assignment"
 
 
 def main(argv: list[str] | None = None) -> int:

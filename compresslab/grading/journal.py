@@ -2,11 +2,15 @@
 
 ``OUT/journal.jsonl`` holds one JSON line per graded (student, notebook), appended and flushed
 to disk as soon as that notebook is graded. Each line carries a *key*: the student, the notebook,
-a digest of the submitted notebook's bytes, of the autograder zip, of the grading mode (the
-skipped cells) and of the limits. A re-run reuses a recorded outcome only when the whole key
-matches, so a resubmitted notebook, a new autograder or other limits are graded again. A line
-cut short by a kill (the last one), or any line that is not a record (damaged bytes), is ignored; a later line
-for the same key wins. The runner also re-grades a record whose outcome does not have the shape it writes.
+digests of everything that decides its grade (the submitted notebook's bytes, the autograder zip,
+the fixture file ``data/fixtures/<notebook>.pt`` and the reference checks
+``data/fixtures/<notebook>.checks.pt``, the grading mode: the skipped cells; also the library's code
+and the data the tests load: ``data/checkpoints/`` and ``data/<notebook>/``) and the limits. A re-run
+reuses a recorded outcome only when the whole key matches, so a resubmitted notebook, a new
+autograder, fixtures re-recorded by ``make fixtures``, retrained checkpoints, an edited library or
+other limits are graded again. A line cut short by a kill (the last one), or any line that is not a
+record (damaged bytes), is ignored; a later line for the same key wins. The runner also re-grades a
+record whose outcome does not have the shape it writes.
 """
 
 import hashlib
@@ -15,19 +19,44 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from ..fixtures import fixture_path
+from ..paths import PACKAGE_DIR, data_dir
 from .engine import Limits
+from .reference_checks import checks_path
 
 FILE_NAME = "journal.jsonl"
 
 
 def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """First 16 hex digits of the SHA-256 of the file's bytes; ``"missing"`` for no file (the grader then says what is missing)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+
+
+_FOLDER_DIGESTS: dict[tuple, str] = {}  # (folder, suffix, names, sizes and mtimes) -> digest: a batch hashes each folder once
+
+
+def folder_digest(folder: Path, suffix: str) -> str:
+    """Digest of the names and bytes of every ``*<suffix>`` file under ``folder`` (``"missing"`` for no folder)."""
+    if not folder.is_dir():
+        return "missing"
+    files = sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file())
+    stamp = (str(folder), suffix, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if stamp not in _FOLDER_DIGESTS:
+        h = hashlib.sha256()
+        for path in files:
+            h.update(path.relative_to(folder).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        _FOLDER_DIGESTS[stamp] = h.hexdigest()[:16]
+    return _FOLDER_DIGESTS[stamp]
 
 
 def grading_key(student: str, notebook: str, submitted: Path, autograder: Path, skip: frozenset[str], limits: Limits) -> str:
-    """What an outcome depends on, as one string."""
+    """What an outcome depends on, as one string: the student, the notebook, digests of the submission, the autograder,
+    the notebook's fixtures and reference checks (where the grader reads them: ``COMPRESSLAB_DATA`` or ``data/``), the
+    grading mode, the library's code and the data its tests load, and the limits."""
     mode = hashlib.sha256("\0".join(sorted(skip)).encode()).hexdigest()[:16]
-    return json.dumps([student, notebook, digest(submitted), digest(autograder), mode, asdict(limits)])
+    decided_by = [digest(submitted), digest(autograder), digest(fixture_path(notebook)), digest(checks_path(notebook)), mode,
+                  folder_digest(PACKAGE_DIR, ".py"), folder_digest(data_dir() / "checkpoints", ".pt"), folder_digest(data_dir() / notebook, "")]
+    return json.dumps([student, notebook, *decided_by, asdict(limits)])
 
 
 class Journal:

@@ -40,7 +40,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..paths import PACKAGE_DIR, PUBLIC_DATA, data_dir
+from ..paths import PACKAGE_DIR, PUBLIC_DATA, course_dir, data_dir
 
 SANDBOX_UID_BASE = 1_000_000  # uids without a passwd entry; as root, zygote k runs as SANDBOX_UID_BASE + (grader pid * 64 + k) % 2**22
 STUDENT_UID = 1000  # the notebook's uid inside its user namespace
@@ -88,6 +88,9 @@ def why_unavailable() -> str | None:
     notebook's namespaces."""
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
+    exposed = _exposed_secrets()
+    if exposed:
+        return f"the sandbox would show the grader's secrets ({'; '.join(exposed)}): keep the course folder out of the venv and /usr"
     private = [str(p) for p in allowed_paths() if any(Path(top) in p.parents for top in PRIVATE_FOLDERS)]
     if private:
         return f"{', '.join(private)} lies in a folder each notebook gets a private, empty copy of ({', '.join(PRIVATE_FOLDERS)}): move it"
@@ -122,16 +125,21 @@ def describe(mode: str) -> str:
 
 
 def allowed_paths() -> list[Path]:
-    """What the sandbox shows of the host, read-only: the venv, the Python it was made from, the import path entries
-    outside the checkout (site-packages), the ``compresslab`` package and the public data folders."""
-    checkout = PACKAGE_DIR.parent
+    """What the sandbox shows of the host, read-only: the venv, the Python it was made from, the site-packages folders on
+    the import path (a venv may reach another's), the ``compresslab`` package and the public data folders."""
     paths = {Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR}
-    for entry in sys.path:
-        path = Path(entry or ".").resolve()
-        if path.exists() and path != checkout and checkout not in path.parents and path != Path("/"):
-            paths.add(path)
+    paths.update(path for path in (Path(entry).resolve() for entry in sys.path if entry)
+                 if path.name in ("site-packages", "dist-packages") and path.is_dir())
     paths.update(data_dir() / name for name in PUBLIC_DATA if (data_dir() / name).is_dir())
     return sorted(p for p in paths if not any(parent in paths for parent in p.parents))
+
+
+def _exposed_secrets() -> list[str]:
+    """Allowed paths (and the system's /usr) that hold the course folder or the data folder, whose fixtures, reference
+    checks and examples the sandbox must not show."""
+    secrets = {course_dir(), data_dir().resolve()}
+    return [f"{path} holds {secret}" for path in [*allowed_paths(), Path("/usr")] for secret in secrets
+            if path == secret or path in secret.parents]
 
 
 def zygote_command(index: int, arguments: list[str]) -> list[str]:
