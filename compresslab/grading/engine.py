@@ -92,6 +92,7 @@ class Zygote:
         self.sock = mine
         self._buffer = b""
         self._default_threads = None
+        self._shown = sandbox.shown_in_private_folders() if self.mode != "unsafe" else []
         self.uid = sandbox.zygote_uid(index) if self.mode == "root" else os.getuid()  # on the host
 
     def grade(self, task: Task) -> dict:
@@ -110,7 +111,7 @@ class Zygote:
         from_grader_r, from_grader_w = os.pipe()
         limits = {"memory_bytes": task.limits.memory_bytes, "processes": task.limits.processes, "scratch_bytes": task.limits.scratch_bytes}
         message = pickle.dumps({"notebook": Path(task.notebook).read_bytes(), "name": Path(task.notebook).name, "skip": task.skip,
-                                "limits": limits, "threads": task.threads or self._default_threads})
+                                "limits": limits, "threads": task.threads or self._default_threads, "shown": self._shown})
         try:
             socket.send_fds(self.sock, [b"T"], [to_grader_w, from_grader_r])
             self.sock.sendall(struct.pack(">Q", len(message)) + message)

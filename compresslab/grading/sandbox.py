@@ -91,13 +91,10 @@ def why_unavailable() -> str | None:
     exposed = _exposed_secrets()
     if exposed:
         return f"the sandbox would show the grader's secrets ({'; '.join(exposed)}): keep the course folder out of the venv and /usr"
-    private = [str(p) for p in allowed_paths() if any(Path(top) in p.parents for top in PRIVATE_FOLDERS)]
-    if private:
-        return f"{', '.join(private)} lies in a folder each notebook gets a private, empty copy of ({', '.join(PRIVATE_FOLDERS)}): move it"
     probe = ("from compresslab.grading import sandbox; import os\n"
              "pid = os.fork()\n"
              "if pid == 0:\n"
-             "    sandbox.enter_notebook_namespaces(1 << 20)\n"
+             "    sandbox.enter_notebook_namespaces(1 << 20, sandbox.shown_in_private_folders())\n"
              "    os._exit(0)\n"
              "os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
     try:
@@ -185,10 +182,11 @@ def next_zygote_index() -> int:
     return next(_zygote_counter)
 
 
-def enter_notebook_namespaces(scratch_bytes: int) -> None:
+def enter_notebook_namespaces(scratch_bytes: int, shown: list[str]) -> None:
     """In the zygote's child, before forking the notebook's process: new user (no further ones allowed), mount,
     PID, IPC, UTS and network namespaces; one tmpfs of ``scratch_bytes`` bound to /tmp, /var/tmp, /dev/shm and
-    ``WORKDIR``. The next ``fork`` is the init of the new PID namespace."""
+    ``WORKDIR``, in which the allowed paths that lie in those folders (``shown``, e.g. a checkout in /tmp) are
+    bound again, read-only as the sandbox shows them. The next ``fork`` is the init of the new PID namespace."""
     uid, gid = os.geteuid(), os.getegid()
     _check(_libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWNET | _CLONE_NEWUTS), "unshare")
     for name, text in (("setgroups", "deny"), ("uid_map", f"{STUDENT_UID} {uid} 1\n"), ("gid_map", f"{STUDENT_UID} {gid} 1\n")):
@@ -200,8 +198,17 @@ def enter_notebook_namespaces(scratch_bytes: int) -> None:
         folder = Path(SCRATCH) / part
         folder.mkdir(mode=0o1777 if part != "work" else 0o755)
         os.chmod(folder, 0o1777 if part != "work" else 0o755)
-        _check(_libc.mount(str(folder).encode(), target.encode(), None, _MS_BIND, None), f"bind {target}")
+        for path in (Path(p) for p in shown if Path(target) in Path(p).parents):
+            inside = folder / path.relative_to(target)
+            inside.mkdir(mode=0o755, parents=True, exist_ok=True)
+            _check(_libc.mount(str(path).encode(), str(inside).encode(), None, _MS_BIND | _MS_REC, None), f"show {path}")
+        _check(_libc.mount(str(folder).encode(), target.encode(), None, _MS_BIND | _MS_REC, None), f"bind {target}")
     _check(_libc.umount2(SCRATCH.encode(), _MNT_DETACH), "detach the scratch staging mount")
+
+
+def shown_in_private_folders() -> list[str]:
+    """The allowed paths inside /tmp, /var/tmp or /dev/shm, which each notebook's private copies must show again."""
+    return [str(p) for p in allowed_paths() if any(Path(top) in p.parents for top in PRIVATE_FOLDERS)]
 
 
 def mount_proc() -> None:
