@@ -3,8 +3,12 @@
 - ``submissions``: find each student's notebooks (folder or zip) without modifying them; refuse links, special files, duplicates
 - ``safe_text``: student names and messages made inert for terminals, Markdown and spreadsheets
 - ``autograders``: read the question list and points from an Otter autograder zip
-- ``engine``: execute one notebook and its Otter tests in a forked child, within time, memory and process limits
-- ``sandbox``: confine that child (limits; as root: own uid, scratch folder, secrets hidden, no network)
+- ``engine``: the grader's side of one notebook: hand it to a zygote, watch it, decide every test case (it alone holds the secrets)
+- ``zygote``: the warm process in the sandbox that runs each notebook and its Otter tests in a forked, confined child
+- ``protocol``: the typed, size-capped frames the notebook's process may send, and the validated report
+- ``sandbox``: bubblewrap's allow-listed filesystem around each zygote; per notebook namespaces, private tmpfs, limits
+- ``cgroups``: as root, a cgroup per zygote so memory and process limits count everything a notebook uses
+- ``reference_checks``: what each hidden check expects, recorded from the reference; finds answers a hidden test would leak
 - ``patches``: undo what a notebook's cells did to the libraries the tests use
 - ``grading_mode``: which release cells are skipped when grading (time-only cells)
 - ``runner``: grade every (student, notebook) in parallel, replace a dead zygote, turn outcomes into rows
