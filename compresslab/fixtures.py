@@ -12,7 +12,6 @@ import argparse
 import fnmatch
 import importlib
 import io
-import math
 import tempfile
 from pathlib import Path
 

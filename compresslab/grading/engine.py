@@ -93,7 +93,6 @@ class Zygote:
         self._buffer = b""
         self._default_threads = None
         self._shown = sandbox.shown_in_private_folders() if self.mode != "unsafe" else []
-        self.uid = sandbox.zygote_uid(index) if self.mode == "root" else os.getuid()  # on the host
 
     def grade(self, task: Task) -> dict:
         """Outcome dict: ``status`` (graded | memory | processes | timeout | crashed), ``message``, ``questions``, ``skipped``,
