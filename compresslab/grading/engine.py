@@ -80,8 +80,7 @@ class Zygote:
         arguments = ["-m", "compresslab.grading.zygote", str(theirs.fileno()), self.mode]
         command = [sys.executable, *arguments] if self.mode == "unsafe" else sandbox.zygote_command(index, arguments)
         self._cgroup = cgroups.Cgroup(f"compresslab-{os.getpid()}-{index}") if self.mode == "root" and cgroups.available() else None
-        if self._cgroup is not None:
-            self._cgroup.set_limits(Limits().memory_bytes + Limits().scratch_bytes, Limits().processes)
+        if self._cgroup is not None:  # its limits are set per notebook (``grade``)
             command = self._cgroup.enter_command(command)
         self._stderr = tempfile.TemporaryFile()
         try:
@@ -449,9 +448,7 @@ def _case_verdict(report: dict | None, reference: list[dict], decide) -> str | N
 
 def _send_and_close(fd: int, payload: bytes) -> None:
     try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
+        protocol.write_all(fd, payload)
     except OSError:
         pass  # the child was killed before it read everything
     finally:

@@ -20,6 +20,7 @@ it sent (every tensor is contiguous by construction, a view of those bytes).
 
 import json
 import math
+import os
 import struct
 
 import torch
@@ -42,6 +43,13 @@ def frame(kind: bytes, payload: bytes = b"") -> bytes:
     if len(payload) > CAPS[kind]:
         raise ValueError(f"a {kind!r} frame holds at most {CAPS[kind]} bytes, not {len(payload)}")
     return _PREFIX.pack(kind, len(payload)) + payload
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to the pipe ``fd`` (``os.write`` may take only part)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def cell_frame(index: int) -> bytes:

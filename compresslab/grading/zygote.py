@@ -227,12 +227,12 @@ def _notebook_process(task: dict, to_grader: int, from_grader: int, mode: str, w
     transform = TransformerManager().transform_cell
     skipped = set(skipped_indices(nb, task["skip"]))
     code_cells = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code" and index not in skipped]
-    _write(to_grader, protocol.notebook_frame(code_cells))
+    protocol.write_all(to_grader, protocol.notebook_frame(code_cells))
     errors = []
     trusted = patches.snapshot()
     busy_start = time.monotonic()
     for index in code_cells:
-        _write(to_grader, protocol.cell_frame(index))
+        protocol.write_all(to_grader, protocol.cell_frame(index))
         try:
             exec(compile(transform(nb.cells[index].source), f"<cell {index}>", "exec"), namespace)
         except BaseException as error:  # a cell's failure (even SystemExit) must not stop the grading
@@ -241,7 +241,7 @@ def _notebook_process(task: dict, to_grader: int, from_grader: int, mode: str, w
             os._exit(0)
     busy = time.monotonic() - busy_start
     undone = patches.restore(trusted)
-    _write(to_grader, protocol.frame(protocol.CELLS_DONE))
+    protocol.write_all(to_grader, protocol.frame(protocol.CELLS_DONE))
     chunks = []
     while chunk := os.read(from_grader, 1 << 20):
         chunks.append(chunk)
@@ -256,14 +256,8 @@ def _notebook_process(task: dict, to_grader: int, from_grader: int, mode: str, w
     if os.getpid() != me:
         os._exit(0)
     report = protocol.encode_report({"cases": cases, "errors": errors, "skipped": len(skipped), "undone": undone, "busy": busy})
-    _write(to_grader, protocol.frame(protocol.REPORT, report))
+    protocol.write_all(to_grader, protocol.frame(protocol.REPORT, report))
     os.close(to_grader)
-
-
-def _write(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _run_case(case, namespace: dict) -> dict:
