@@ -151,6 +151,8 @@ def test_unparseable_cells_and_malformed_notebooks_are_skipped(tmp_path):
     broken = student_notebook("ada")
     broken["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "def quantized_weights(w:\n    %time x\n"})
     broken["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "(" * 200_000})
+    deep = "class NetQuantized:\n    def forward(self, x):\n        return " + "-" * 3000 + "x\n"  # nested beyond the stack
+    broken["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": deep})
     (tmp_path / "a.ipynb").write_text(json.dumps(broken))
     (tmp_path / "b.ipynb").write_text(json.dumps(student_notebook("ada")))
     (tmp_path / "c.ipynb").write_text("{not json")

@@ -24,6 +24,7 @@ from .html_report import write_report
 from .journal import Journal
 from .reports import format_table, write_gradebook, write_scores
 from .runner import Outcome, Row, batch_rows, grade_all
+from .similarity import write_similarity
 from .submissions import Submission, collect
 
 AUTOGRADER_DIR = course_dir() / "autograder"  # an installed package is given the course folder: COMPRESSLAB_COURSE
@@ -92,7 +93,7 @@ def _write_outputs(submissions: list[Submission], question_lists: dict[str, list
     rows = batch_rows(submissions, question_lists, outcomes)
     write_scores(rows, out / "scores.csv")
     header, lines = write_gradebook(rows, out / "gradebook.csv")
-    write_report(rows, outcomes, out / "report.html")
+    write_report(rows, outcomes, out / "report.html", similar=write_similarity(submissions, list(question_lists), RELEASE_DIR, out / "similarity.csv"))
     write_feedback(rows, out / "feedback")
     return rows, header, lines
 

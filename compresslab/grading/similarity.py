@@ -122,7 +122,13 @@ def student_functions(notebook: dict, wanted: set[str], release_names: set[str])
                 defined[name] = node
             elif "." not in name and name not in release_names:
                 helpers[name] = node
-    return {name: normalise(node, helpers) for name, node in defined.items()}
+    normalised = {}
+    for name, node in defined.items():
+        try:
+            normalised[name] = normalise(node, helpers)
+        except (RecursionError, ValueError):  # an expression nested beyond the interpreter's stack: not compared
+            continue
+    return normalised
 
 
 def normalise(function: ast.FunctionDef, helpers: dict[str, ast.FunctionDef]) -> str:
