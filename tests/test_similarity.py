@@ -151,14 +151,15 @@ def test_unparseable_cells_and_malformed_notebooks_are_skipped(tmp_path):
     broken = student_notebook("ada")
     broken["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "def quantized_weights(w:\n    %time x\n"})
     broken["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "(" * 200_000})
-    deep = "class NetQuantized:\n    def forward(self, x):\n        return " + "-" * 3000 + "x\n"  # nested beyond the stack
+    deep = "class NetQuantized:\n    def forward(self, x):\n        return " + "-" * 600 + "x\n"  # parses, but nests beyond the stack
     broken["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": deep})
     (tmp_path / "a.ipynb").write_text(json.dumps(broken))
     (tmp_path / "b.ipynb").write_text(json.dumps(student_notebook("ada")))
     (tmp_path / "c.ipynb").write_text("{not json")
     pairs = class_pairs(ROOT / "assignment", {"int8_cnn": {name: tmp_path / f"{name}.ipynb" for name in "abc"}})
     assert {(p.student_a, p.student_b) for p in pairs} == {("a", "b")}
-    assert {p.function for p in pairs if p.flagged} >= {"register_activation_profiling_hooks", "NetQuantized.forward"}
+    assert "register_activation_profiling_hooks" in {p.function for p in pairs if p.flagged}
+    assert "NetQuantized.forward" not in {p.function for p in pairs}  # a's last forward is the one too deep to compare
 
 
 def test_scores_do_not_depend_on_the_order_students_are_given(tmp_path):
