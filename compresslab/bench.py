@@ -7,13 +7,15 @@ spent in the notebook's cells and the tests). Then a throughput comparison on th
 notebook: ``COPIES`` copies each of the reference and the blank, graded by ``make grade``'s
 ``grade_all`` at ``JOBS`` at a time, against a sequential loop of ``otter run`` on the same files.
 Then the cost of the isolation boundary: the same notebooks graded ``REPEATS`` times on one zygote in the
-sandbox and without it (``unsafe``), and a zygote's start in each. Finally the projected time for a class
-of ``CLASS_SIZE`` students. Timings are measurements, never test assertions.
+sandbox and without it (``unsafe``), and a zygote's start in each. Then the projected time for a class
+of ``CLASS_SIZE`` students, and the size of ``report.html`` for a generated class of ``CLASS_SIZE`` (``synthetic_class``:
+rows and outcomes built directly, no grading) and the time to write it. Timings are measurements, never test assertions.
 """
 
 import argparse
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -29,7 +31,8 @@ from tqdm.auto import tqdm
 from .grading import grading_mode, sandbox
 from .grading.autograders import questions
 from .grading.engine import Limits, Zygote
-from .grading.runner import Outcome, grade_all, grade_notebook
+from .grading.html_report import write_report
+from .grading.runner import Outcome, Row, grade_all, grade_notebook, rows_for
 from .grading.submissions import Submission
 from .notebooks import execute_notebook
 from .paths import PACKAGE_DIR
@@ -109,6 +112,56 @@ def bench_boundary(name: str) -> dict[str, dict]:
     return results
 
 
+SYNTHETIC_REASONS = [  # reasons shaped like the engine's, with numbers that vary from student to student
+    "AssertionError: quantized weights (conv_like): values differ from the expected ones; {a} of 450 differ, e.g. [{b}] got {c} expected {d}",
+    "AssertionError: dtype: expected torch.float32, got torch.int64",
+    "TypeError: unsupported operand type(s) for *: 'NoneType' and 'float'",
+    "AssertionError: accuracy {a}.{b}% is below the threshold of {c}% (fp32: {d}%)",
+    "RuntimeError: The size of tensor a ({a}) must match the size of tensor b ({b}) at non-singleton dimension 1",
+]
+NOT_IMPLEMENTED = "not implemented (the stub still raises NotImplementedError)"
+
+
+def synthetic_class(size: int = CLASS_SIZE, seed: int = 0) -> tuple[list[Row], dict[tuple[str, str], Outcome]]:
+    """Rows and outcomes of a made-up class of ``size`` students over every released notebook, without grading: about 8%
+    hand in blank notebooks, 3% miss a notebook, 1% time out, the others lose random test cases (2 to 4 per question)
+    with the reasons of ``SYNTHETIC_REASONS``. For ``make bench`` and the report's size test."""
+    chance = random.Random(seed)
+    released = {p.name.removesuffix("-autograder.zip"): questions(p) for p in sorted((ROOT / "autograder").glob("*-autograder.zip"))}
+    rows, outcomes = [], {}
+    for index in range(size):
+        student = f"student{index:03d}"
+        blank = chance.random() < 0.08
+        for notebook, question_list in released.items():
+            draw = chance.random()
+            if draw < 0.03:
+                outcome = Outcome("missing", f"no {notebook}.ipynb in {student}")
+            elif draw < 0.04:
+                outcome = Outcome("timeout", "the notebook ran longer than 600 s", seconds=600.0)
+            else:
+                graded = {}
+                for question in question_list:
+                    cases = [f"{question.name} - {case}" for case in range(1, chance.randint(2, 4) + 1)]
+                    lost = cases if blank else [c for c in cases if chance.random() < 0.25]
+                    failures = [f"{case}: {NOT_IMPLEMENTED if blank else chance.choice(SYNTHETIC_REASONS).format(**{k: chance.randint(1, 99) for k in 'abcd'})}"
+                                for case in lost]
+                    graded[question.name] = {"score": question.points * (1 - len(lost) / len(cases)), "possible": question.points, "failures": failures}
+                outcome = Outcome("graded", "", graded, seconds=chance.uniform(2, 30))
+            outcomes[(student, notebook)] = outcome
+            rows += rows_for(student, notebook, question_list, outcome)
+    return rows, outcomes
+
+
+def bench_report(size: int = CLASS_SIZE) -> dict:
+    """Bytes of ``report.html`` for ``synthetic_class(size)`` and the seconds to write it."""
+    rows, outcomes = synthetic_class(size)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        write_report(rows, outcomes, Path(tmp) / "report.html")
+        seconds = time.perf_counter() - start
+        return {"students": size, "rows": len(rows), "bytes": (Path(tmp) / "report.html").stat().st_size, "seconds": seconds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results.md"))
@@ -174,6 +227,11 @@ def main() -> None:
         f"Throughput: {t['otter'] / t['ours']:.1f}x a sequential `otter run` loop (target: at least 3x).",
     ]
     print("\n".join(lines[-8:]))
+    report = bench_report()
+    lines += ["", f"report.html for a generated class of {report['students']} students ({report['rows']} question rows, every released "
+              f"notebook): {report['bytes']:,} bytes ({report['bytes'] / 2**20:.2f} MiB; the test keeps it under 5 MB), written in "
+              f"{report['seconds']:.1f} s."]
+    print(lines[-1])
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
