@@ -134,7 +134,7 @@ def test_failure_messages_are_one_readable_line():
 
 def test_report_html_shows_histograms_timings_and_every_lost_point(graded):
     page = (graded[5] / "report.html").read_text()
-    assert page.count("<img") == 1 and "data:image/png;base64," in page
+    assert page.count("<img") == 2 and "data:image/png;base64," in page  # total scores, then one per question
     assert "Slowest notebooks to grade" in page
     lost = [r for r in graded[0] if float(r["score"]) < float(r["possible"])]
     assert lost and all(f"{r['notebook']}/{r['question']}" in page for r in lost)

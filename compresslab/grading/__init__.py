@@ -14,6 +14,7 @@
 - ``runner``: grade every (student, notebook) in parallel, replace a dead zygote, turn outcomes into rows
 - ``journal``: record each graded notebook at once, so a killed batch resumes
 - ``reports``: ``scores.csv``, ``gradebook.csv`` and the printed gradebook
-- ``html_report``: ``report.html`` (histograms per question, slowest notebooks, every lost point)
+- ``html_report``: ``report.html`` (score distributions, per-question and per-test-case tables, flagged pairs, per-student details)
+- ``similarity``: ``similarity.csv``, copied code flagged per graded function (copydetect after ``ast`` normalisation)
 - ``feedback``: ``feedback/<student>/<notebook>.md``, what the student may see
 """
