@@ -40,7 +40,6 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 from copydetect import CodeFingerprint, compare_files
@@ -167,22 +166,28 @@ def given_fingerprints(function: GradedFunction) -> list[int]:
 def compare(notebook: str, function: GradedFunction, codes: dict[str, str]) -> list[Pair]:
     """Every pair of students sharing at least one fingerprint of ``function``, most similar first.
 
-    codes: student -> normalised code (``student_functions``). Pairs sharing nothing have similarity 0 and are left out.
+    codes: student -> normalised code (``student_functions``). Each distinct code is fingerprinted and compared once
+    (in a class, many students write a short function identically); pairs sharing nothing have similarity 0 and are
+    left out.
     """
+    students: dict[str, list[str]] = {}
+    for student, code in sorted(codes.items()):
+        students.setdefault(code, []).append(student)
     boilerplate = given_fingerprints(function)
-    prints = {student: fingerprint(code, boilerplate) for student, code in codes.items()}
-    prints = {student: p for student, p in prints.items() if p.hashes}
-    holders: dict[int, list[str]] = {}
-    for student, p in prints.items():
-        for value in p.hashes:
-            holders.setdefault(value, []).append(student)
-    candidates = {tuple(sorted(pair)) for students in holders.values() for pair in combinations(students, 2)}
+    prints = {code: fingerprint(code, boilerplate) for code in students}
+    distinct = sorted(code for code, p in prints.items() if p.hashes)
     pairs = []
-    for a, b in candidates:
-        _, (share_a, share_b), _ = compare_files(prints[a], prints[b])
-        similarity = float(share_a + share_b) / 2
-        length = min(prints[a].token_coverage, prints[b].token_coverage)
-        pairs.append(Pair(notebook, function.name, a, b, round(similarity, 4), length, similarity >= threshold(length), codes[a], codes[b]))
+    for index, code_a in enumerate(distinct):
+        for code_b in distinct[index:]:
+            if code_a == code_b and len(students[code_a]) < 2 or prints[code_a].hashes.isdisjoint(prints[code_b].hashes):
+                continue
+            _, (share_a, share_b), _ = compare_files(prints[code_a], prints[code_b])
+            similarity = float(share_a + share_b) / 2
+            length = min(prints[code_a].token_coverage, prints[code_b].token_coverage)
+            for a, b in {tuple(sorted((a, b))) for a in students[code_a] for b in students[code_b] if a != b}:
+                code_of_a, code_of_b = (code_a, code_b) if codes[a] == code_a else (code_b, code_a)
+                pairs.append(Pair(notebook, function.name, a, b, round(similarity, 4), int(length), similarity >= threshold(length),
+                                  code_of_a, code_of_b))
     return sorted(pairs, key=lambda p: (-p.similarity, p.student_a, p.student_b))
 
 
