@@ -81,7 +81,7 @@ def test_per_question_table_gives_mean_median_full_marks_zeros_and_the_hand_grad
     write_report(rows, outcomes, tmp_path / "report.html", hand_graded=frozenset({"int8_cnn/q2"}))
     page = Page((tmp_path / "report.html").read_text())
     mean, median = (5 + 5 + 0 + 2 + 0) / 5, 2
-    assert page.table("question", "points") == [["int8_cnn/q2", "5", f"{mean:.2f}", f"{median:g}", "40%", "40%", "yes"]]
+    assert page.table("question", "points") == [["int8_cnn/q2", "5", f"{mean:.2f}", f"{median:.3g}", "40%", "40%", "yes"]]
     write_report(rows, outcomes, tmp_path / "other.html")
     assert Page((tmp_path / "other.html").read_text()).table("question")[0][-1] == "no"
 
@@ -101,16 +101,23 @@ def test_each_failed_test_case_counts_its_students_groups_its_messages_and_links
     assert re.search(r"<details id='(s\d+)'><summary>eli: 0 / 5</summary>.*?timeout", text)
 
 
-def test_flagged_pairs_show_escaped_code_side_by_side_and_unflagged_ones_do_not(tmp_path):
+def test_flagged_pairs_show_escaped_code_side_by_side_grouped_and_unflagged_ones_do_not(tmp_path):
     rows, outcomes = small_class()
-    code = "x = '<script>alert(1)</script>'\nreturn x\x1b[2J"
-    pairs = [Pair("int8_cnn", "quantized_weights", "ada", "ben", 0.97, 120, True, code, code + "\n"),
-             Pair("int8_cnn", "quantized_weights", "ada", "chen", 0.5, 120, False, "hidden_code = 1", "y = 2")]
+    code = "def f(x):\n    x = '<script>alert(1)</script>'\n    return x\x1b[2J"
+    same = ("x = V", "x = V")
+    pairs = [Pair("int8_cnn", "quantized_weights", "ada", "ben", 0.97, 120, True, "a = V", "b = V", code, code + "  # mine"),
+             Pair("int8_cnn", "forward", "chen", "dana", 1.0, 120, True, *same, "def chen_code(): pass", "def dana_code(): pass"),
+             Pair("int8_cnn", "forward", "chen", "eli", 1.0, 120, True, *same, "def chen_code(): pass", "def eli_code(): pass"),
+             Pair("int8_cnn", "forward", "dana", "eli", 1.0, 120, True, *same, "def dana_code(): pass", "def eli_code(): pass"),
+             Pair("int8_cnn", "quantized_weights", "ada", "chen", 0.5, 120, False, "c = V", "d = V", "hidden_code = 1", "y = 2")]
     write_report(rows, outcomes, tmp_path / "report.html", similar=pairs)
     text = (tmp_path / "report.html").read_text()
     assert "<script>" not in text and "&lt;script&gt;" in text and "\x1b" not in text and "\\x1b[2J" in text
-    assert "return x" in text and "x = " in text.split("<pre>")[1] and "hidden_code" not in text
-    assert "1 pairs flagged" in text
+    assert "    return x" in text and "# mine" in text and "hidden_code" not in text
+    assert "4 pairs flagged (each in similarity.csv) in 2 groups" in text
+    assert "int8_cnn: forward, similarity 1.00 (flagged from 0.85), 3 pairs" in text
+    assert text.index("forward, similarity 1.00") < text.index("quantized_weights, similarity 0.97")  # most similar first
+    assert "chen<br><small>the same code: eli</small>" in text and "eli_code" not in text  # one group: two students' code shown
 
 
 def test_histograms_have_integer_axes():

@@ -3,7 +3,7 @@
 Sections, in order: the distribution of total scores; a per-question table (mean, median, share of full marks, share of
 zeros, hand-graded or not) with a histogram per question; per test case, how many students failed it and its most
 common messages grouped (numbers masked: "values differ ... # of # differ"), linking to those students; notebooks that
-could not be graded, grouped by status; the pairs of students flagged for similar code, side by side
+could not be graded, grouped by status; the pairs of students flagged for similar code, grouped, side by side
 (``similarity``); the slowest notebooks to grade; then one collapsible ``<details>`` section per student with every
 lost point and its reason. Histograms have integer axes (matplotlib's ``MaxNLocator(integer=True)``).
 
@@ -33,7 +33,7 @@ from .similarity import Pair, threshold  # noqa: E402
 
 SLOWEST = 10  # submissions listed by grading time
 MESSAGE_GROUPS = 3  # most common messages shown per test case
-SHOWN_PAIRS = 20  # flagged pairs shown side by side (similarity.csv lists them all)
+SHOWN_GROUPS = 20  # groups of flagged pairs shown side by side (similarity.csv lists every pair)
 DETAIL_CHARACTERS = 300  # of a reason in a student's section (scores.csv and feedback/ hold it whole)
 CASES = re.compile(r"^((?:[^:,]+ - \d+)(?:, [^:,]+ - \d+)*): (.*)$", re.S)  # engine.summarize_failures: "q2 - 1, q2 - 3: reason"
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -64,7 +64,7 @@ def write_report(rows: list[Row], outcomes: dict[tuple[str, str], Outcome], path
         "<!doctype html><html><head><meta charset='utf-8'><title>compresslab grades</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
         "text-align:left;vertical-align:top}td.n{text-align:right}pre{margin:0;font-size:85%;white-space:pre-wrap}"
-        "details{margin:2px 0}summary{cursor:pointer}</style></head><body>"
+        "details{margin:2px 0}summary{cursor:pointer}ul{margin:0;padding-left:1.2em}</style></head><body>"
         f"<h1>compresslab grades</h1><p>{len(students)} students, {len(outcomes)} notebooks, {len(rows)} question rows.</p>"
         + body + "</body></html>\n",
         encoding="utf-8",
@@ -115,7 +115,7 @@ def _totals(rows: list[Row]) -> str:
     _histogram(ax, list(totals.values()), most, "total score per student")
     fig.tight_layout()
     values = list(totals.values())
-    return (f"<p>Mean {statistics.mean(values):.1f}, median {statistics.median(values):g}, of {most:g} points; "
+    return (f"<p>Mean {statistics.mean(values):.1f}, median {statistics.median(values):.1f}, of {most:g} points; "
             f"{sum(v >= most for v in values)} students with full marks, {sum(v == 0 for v in values)} with none.</p>" + _png(fig))
 
 
@@ -129,7 +129,7 @@ def _per_question(rows: list[Row], hand_graded: frozenset[str]) -> str:
     for name, graded in by_question.items():
         scores, possible = [r.score for r in graded], max(r.possible for r in graded)
         lines.append(f"<tr><td>{_shown(name)}</td><td class=n>{possible:g}</td><td class=n>{statistics.mean(scores):.2f}</td>"
-                     f"<td class=n>{statistics.median(scores):g}</td><td class=n>{_share(scores, lambda s: s >= possible)}</td>"
+                     f"<td class=n>{statistics.median(scores):.3g}</td><td class=n>{_share(scores, lambda s: s >= possible)}</td>"
                      f"<td class=n>{_share(scores, lambda s: s == 0)}</td><td>{'yes' if name in hand_graded else 'no'}</td></tr>")
     table = ("<table><tr><th>question</th><th>points</th><th>mean</th><th>median</th><th>full marks</th><th>zero</th>"
              f"<th>hand-graded</th></tr>{''.join(lines)}</table>")
@@ -196,18 +196,33 @@ def _ungraded(outcomes: dict[tuple[str, str], Outcome], anchors: dict[str, str])
 
 
 def _similar(pairs: list[Pair]) -> str:
+    """The flagged pairs, grouped: students whose functions normalise to the same two codes are one group (five copies
+    of one notebook make ten pairs, shown once), most similar first; each group shows what two of its students wrote."""
     flagged = [p for p in pairs if p.flagged]
     if not flagged:
         return (f"<p>No pair flagged among {len(pairs)} compared pairs of graded functions. Flagging is information for the "
                 "instructor and never changes a score (README: copied code).</p>")
-    shown = "".join(
-        f"<h3>{_shown(p.notebook)}: {_shown(p.function)}, similarity {p.similarity:.2f} (flagged from {threshold(p.length):.2f})</h3>"
-        f"<table><tr><th>{_shown(p.student_a)}</th><th>{_shown(p.student_b)}</th></tr>"
-        f"<tr><td><pre>{_code(p.code_a)}</pre></td><td><pre>{_code(p.code_b)}</pre></td></tr></table>"
-        for p in flagged[:SHOWN_PAIRS])
-    return (f"<p>{len(flagged)} pairs flagged (all in similarity.csv), the {min(SHOWN_PAIRS, len(flagged))} most similar below, "
-            "each function as compared: comments and docstrings removed, helpers inlined, independent statements in a "
-            "canonical order. Flagging never changes a score.</p>" + shown)
+    groups = defaultdict(list)
+    for pair in flagged:
+        groups[(pair.notebook, pair.function, frozenset((pair.code_a, pair.code_b)))].append(pair)
+    ordered = sorted(groups.values(), key=lambda g: (-g[0].similarity, -len(g), g[0].notebook, g[0].function, g[0].student_a))
+    shown = []
+    for group in ordered[:SHOWN_GROUPS]:
+        first = group[0]
+        sides = [sorted({s for p in group for s, c in ((p.student_a, p.code_a), (p.student_b, p.code_b)) if c == code} - {shown_student})
+                 for code, shown_student in ((first.code_a, first.student_a), (first.code_b, first.student_b))]
+        if first.code_a == first.code_b:
+            sides = [sorted({s for p in group for s in (p.student_a, p.student_b)} - {first.student_a, first.student_b}), []]
+        headers = [_shown(student) + (f"<br><small>the same code: {', '.join(_shown(s) for s in others)}</small>" if others else "")
+                   for student, others in ((first.student_a, sides[0]), (first.student_b, sides[1]))]
+        shown.append(f"<h3>{_shown(first.notebook)}: {_shown(first.function)}, similarity {first.similarity:.2f} "
+                     f"(flagged from {threshold(first.length):.2f}), {len(group)} pairs</h3>"
+                     f"<table><tr><th>{headers[0]}</th><th>{headers[1]}</th></tr>"
+                     f"<tr><td><pre>{_code(first.source_a)}</pre></td><td><pre>{_code(first.source_b)}</pre></td></tr></table>")
+    return (f"<p>{len(flagged)} pairs flagged (each in similarity.csv) in {len(groups)} groups of students with the same code "
+            f"once normalised; the {len(shown)} most similar groups below, as the students wrote them. Compared after "
+            "removing comments and docstrings, inlining helpers and ordering independent statements. Flagging never "
+            "changes a score.</p>" + "".join(shown))
 
 
 def _code(code: str) -> str:

@@ -39,6 +39,7 @@ import csv
 import io
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +84,18 @@ class Pair:
     similarity: float  # 0..1
     length: int  # counted length of the shorter function (filtered characters)
     flagged: bool
-    code_a: str  # the normalised code compared (no comments, canonical order), for a side-by-side view
+    code_a: str  # the normalised code compared (no comments, canonical order)
     code_b: str
+    source_a: str  # the function as the student wrote it, for a side-by-side view
+    source_b: str
+
+
+@dataclass(frozen=True)
+class Version:
+    """One student's graded function: as written, and as compared."""
+
+    source: str
+    normalised: str
 
 
 def threshold(length: int) -> float:
@@ -107,8 +118,9 @@ def graded_functions(release_notebook: Path) -> list[GradedFunction]:
     return found
 
 
-def student_functions(notebook: dict, wanted: set[str], release_names: set[str]) -> dict[str, str]:
-    """Normalised text of each wanted function a student's notebook (parsed JSON) defines; the last definition wins.
+def student_functions(notebook: dict, wanted: set[str], release_names: set[str]) -> dict[str, Version]:
+    """Each wanted function a student's notebook (parsed JSON) defines, as written and normalised; the last definition
+    wins.
 
     release_names: top-level names the release defines; any other top-level function of the student is a helper
     whose body is appended where the graded function calls it.
@@ -118,16 +130,16 @@ def student_functions(notebook: dict, wanted: set[str], release_names: set[str])
         tree = _parse(source)
         for name, node in _functions(tree):
             if name in wanted:
-                defined[name] = node
+                defined[name] = (node, textwrap.dedent("\n".join(source.splitlines()[node.lineno - 1:node.end_lineno])))
             elif "." not in name and name not in release_names:
                 helpers[name] = node
-    normalised = {}
-    for name, node in defined.items():
+    versions = {}
+    for name, (node, written) in defined.items():
         try:
-            normalised[name] = normalise(node, helpers)
+            versions[name] = Version(written, normalise(node, helpers))
         except (RecursionError, ValueError):  # an expression nested beyond the interpreter's stack: not compared
             continue
-    return normalised
+    return versions
 
 
 def normalise(function: ast.FunctionDef, helpers: dict[str, ast.FunctionDef]) -> str:
@@ -163,16 +175,16 @@ def given_fingerprints(function: GradedFunction) -> list[int]:
     return sorted(CodeFingerprint("given.py", K, WINDOW, fp=io.StringIO(function.given), language="python").hashes)
 
 
-def compare(notebook: str, function: GradedFunction, codes: dict[str, str]) -> list[Pair]:
+def compare(notebook: str, function: GradedFunction, versions: dict[str, Version]) -> list[Pair]:
     """Every pair of students sharing at least one fingerprint of ``function``, most similar first.
 
-    codes: student -> normalised code (``student_functions``). Each distinct code is fingerprinted and compared once
-    (in a class, many students write a short function identically); pairs sharing nothing have similarity 0 and are
-    left out.
+    versions: student -> their function (``student_functions``). Each distinct normalised code is fingerprinted and
+    compared once (in a class, many students write a short function identically); pairs sharing nothing have
+    similarity 0 and are left out.
     """
     students: dict[str, list[str]] = {}
-    for student, code in sorted(codes.items()):
-        students.setdefault(code, []).append(student)
+    for student, version in sorted(versions.items()):
+        students.setdefault(version.normalised, []).append(student)
     boilerplate = given_fingerprints(function)
     prints = {code: fingerprint(code, boilerplate) for code in students}
     distinct = sorted(code for code, p in prints.items() if p.hashes)
@@ -185,9 +197,8 @@ def compare(notebook: str, function: GradedFunction, codes: dict[str, str]) -> l
             similarity = float(share_a + share_b) / 2
             length = min(prints[code_a].token_coverage, prints[code_b].token_coverage)
             for a, b in {tuple(sorted((a, b))) for a in students[code_a] for b in students[code_b] if a != b}:
-                code_of_a, code_of_b = (code_a, code_b) if codes[a] == code_a else (code_b, code_a)
                 pairs.append(Pair(notebook, function.name, a, b, round(similarity, 4), int(length), similarity >= threshold(length),
-                                  code_of_a, code_of_b))
+                                  versions[a].normalised, versions[b].normalised, versions[a].source, versions[b].source))
     return sorted(pairs, key=lambda p: (-p.similarity, p.student_a, p.student_b))
 
 
@@ -205,16 +216,16 @@ def class_pairs(release_dir: Path, notebooks: dict[str, dict[str, Path]]) -> lis
                          if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
         functions = graded_functions(release_dir / f"{name}.ipynb")
         wanted = {f.name for f in functions}
-        codes: dict[str, dict[str, str]] = {f.name: {} for f in functions}
+        versions: dict[str, dict[str, Version]] = {f.name: {} for f in functions}
         for student, path in by_student.items():
             try:
                 notebook = json.loads(path.read_bytes())
             except (OSError, ValueError, RecursionError):
                 continue
-            for function, code in student_functions(notebook, wanted, release_names).items():
-                codes[function][student] = code
+            for function, version in student_functions(notebook, wanted, release_names).items():
+                versions[function][student] = version
         for function in functions:
-            pairs += compare(name, function, codes[function.name])
+            pairs += compare(name, function, versions[function.name])
     return sorted(pairs, key=lambda p: (not p.flagged, -p.similarity, p.notebook, p.function, p.student_a, p.student_b))
 
 
