@@ -4,15 +4,18 @@ What is compared: every graded function (a function or method of the release not
 ``# YOUR CODE HERE`` stub), taken from each student's notebook by its qualified name (``NetQuantized.forward``; the
 last definition in the notebook wins, as when the notebook runs). Before comparing, each function is normalised:
 
-- parsed with ``ast`` (never executed) and written back with ``ast.unparse``: comments, blank lines, layout and the
-  docstring are gone;
+- parsed with ``ast`` (never executed) and written back with ``ast.unparse``: comments, blank lines, layout,
+  docstrings and lone strings are gone;
+- helpers inlined: a helper of the student's own (a top-level function the release does not define, or one defined in
+  the graded function) whose body is straight-line code ending in ``return`` replaces each statement that is one call
+  of it (``x = helper(a, b)``), its parameters replaced by the arguments; the bodies of helpers called in other ways are
+  appended once. So inlining a helper, or splitting one out, changes little;
 - statement order where it does not matter: in every block, statements that touch no common name (neither writes
-  what the other reads or writes; ``a.b.f(...)`` counts as writing ``a.b``) are put in a canonical order (a
+  what the other reads or writes; a method whose name says it changes its object, ``a.b.append(...)``,
+  ``a.b.register_forward_hook(...)``, ``x.add_(...)``, writes ``a.b`` or ``x``) are put in a canonical order (a
   topological order of the block's dependencies, ties broken by the statement's shape with every identifier
-  blanked), so reordering independent statements changes nothing; ``return``, ``raise``, ``yield`` and loop jumps
-  stay where they are relative to everything else;
-- the bodies of the student's own top-level helpers that the function calls (functions the release does not define)
-  are appended, so inlining a helper, or splitting one out, keeps most of the text;
+  blanked), so reordering independent statements changes nothing; ``return``, ``raise``, ``break``, ``continue``,
+  ``yield`` and ``await`` stay where they are relative to everything else;
 - identifiers, attribute names and strings are blanked by ``copydetect``'s tokeniser (pygments), which then
   fingerprints the text by MOSS's winnowing (k-grams of ``K`` filtered characters, window ``WINDOW``);
 - the release's given code of that function (signature, given lines, the stub itself), normalised the same way, is
@@ -122,8 +125,8 @@ def student_functions(notebook: dict, wanted: set[str], release_names: set[str])
     """Each wanted function a student's notebook (parsed JSON) defines, as written and normalised; the last definition
     wins.
 
-    release_names: top-level names the release defines; any other top-level function of the student is a helper
-    whose body is appended where the graded function calls it.
+    release_names: top-level names the release defines; any other top-level function of the student is a helper,
+    inlined where the graded function calls it (``normalise``).
     """
     defined, helpers = {}, {}
     for source in _code_cells(notebook):
@@ -159,7 +162,7 @@ def normalise(function: ast.FunctionDef, helpers: dict[str, ast.FunctionDef]) ->
     still_called = {n.id for s in body for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     body = [s for s in body if not (s.__class__ is ast.FunctionDef and s.name in available and s.name not in still_called)]
     for name in sorted(still_called & set(helpers)):
-        body += _without_docstring(helpers[name].body)
+        body += _without_docstring(_Undocumented().visit(copy.deepcopy(helpers[name])).body)
     local_names = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
     local_names |= {n.id for s in body for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     return ast.unparse(ast.fix_missing_locations(ast.Module(body=_canonical_block(body, local_names), type_ignores=[])))
