@@ -162,6 +162,22 @@ def test_unparseable_cells_and_malformed_notebooks_are_skipped(tmp_path):
     assert "NetQuantized.forward" not in {p.function for p in pairs}  # a's last forward is the one too deep to compare
 
 
+def test_a_huge_function_is_not_compared_and_helpers_do_not_multiply_the_work(tmp_path):
+    helpers = "".join(f"def h{i}(t):\n" + "".join(f"    t = t + {j}\n" for j in range(19)) + "    return t\n" for i in range(50))
+    calls = "".join(f"        x = h{i % 50}(x)\n" for i in range(1500))  # 1,500 calls of 20-statement helpers: 30,000 statements
+    huge = "class NetQuantized:\n    def forward(self, x):\n" + "".join(f"        x = x + {i}\n" for i in range(2500)) + "        return x\n"
+    for name, source in (("huge", huge), ("calls", "class NetQuantized:\n    def forward(self, x):\n" + calls + "        return x\n")):
+        notebook = student_notebook("ada")
+        notebook["cells"] += [{"cell_type": "code", "metadata": {}, "outputs": [], "source": code} for code in (helpers, source)]
+        (tmp_path / f"{name}.ipynb").write_text(json.dumps(notebook))
+    (tmp_path / "ada.ipynb").write_text(json.dumps(student_notebook("ada")))
+    pairs = class_pairs(ROOT / "assignment", {"int8_cnn": {name: tmp_path / f"{name}.ipynb" for name in ("huge", "calls", "ada")}})
+    forward = {(p.student_a, p.student_b) for p in pairs if p.function == "NetQuantized.forward"}
+    assert not any("huge" in pair for pair in forward)  # over MAX_FUNCTION_CHARS: not compared
+    assert ("ada", "calls") not in {(p.student_a, p.student_b) for p in pairs if p.function == "NetQuantized.forward" and p.flagged}
+    assert ("ada", "huge") in {(p.student_a, p.student_b) for p in pairs if p.flagged}  # its other functions still are
+
+
 def test_scores_do_not_depend_on_the_order_students_are_given(tmp_path):
     paths = write_class(tmp_path, HONEST + list(COPIES))
     forward = class_pairs(ROOT / "assignment", {"int8_cnn": paths})

@@ -31,9 +31,9 @@ With the constants below: n = 80 needs 0.975 (identical, give or take a few toke
 0.80, n = 300 needs 0.70. The reference's graded functions count 20 to 450 (the three-line ``quantized_weights``: 75,
 ``NetQuantized.forward``: 250), so two- and three-line functions are never flagged, however alike.
 
-Flagging is information for the instructor and never changes a score. Student code is parsed, never run; a cell that
-does not parse (a syntax error, IPython magics are blanked first) is skipped, and so is a cell longer than
-``MAX_CELL_CHARS``.
+Flagging is information for the instructor and never changes a score. Student code is parsed, never run, in the
+grader's process, within bounds (``MAX_*``): a cell that does not parse (a syntax error; IPython magics are blanked
+first) or is longer than ``MAX_CELL_CHARS`` is skipped, and so is a function longer than ``MAX_FUNCTION_CHARS``.
 """
 
 import ast
@@ -58,7 +58,12 @@ BASE_THRESHOLD = 0.6  # similarity a long pair must reach to be flagged
 LENGTH_SCALE = 30.0  # characters: the threshold rises by LENGTH_SCALE / n for a pair whose shorter function counts n
 MIN_LENGTH = 80  # filtered characters: a pair whose shorter function counts less is never flagged (the reference's
 # three-line quantized_weights counts 75: many honest students write it character for character)
-MAX_CELL_CHARS = 100_000  # a code cell longer than this is not parsed (a bound on the work untrusted text can cause)
+# Bounds on the work a student's text can cause in the grader's process (real graded functions are under 3,000 characters):
+MAX_CELL_CHARS = 100_000  # a code cell longer than this is not parsed
+MAX_FUNCTION_CHARS = 20_000  # a graded function or helper longer than this, as written, is not compared or inlined
+MAX_INLINED_STATEMENTS = 20  # a helper with more statements is appended, not inlined at each call
+MAX_APPENDED_HELPERS = 10  # helpers appended to one function, at most
+MAX_REORDERED = 200  # a block with more statements keeps its written order (canonical ordering is quadratic)
 STUB_MARKER = "YOUR CODE HERE"
 MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "add", "discard", "setdefault", "sort", "reverse",
             "popitem", "load_state_dict", "apply", "train", "eval", "to", "step", "zero_grad", "backward"}
@@ -132,12 +137,18 @@ def student_functions(notebook: dict, wanted: set[str], release_names: set[str])
     for source in _code_cells(notebook):
         tree = _parse(source)
         for name, node in _functions(tree):
+            written = "\n".join(source.splitlines()[node.lineno - 1:node.end_lineno])
+            too_long = len(written) > MAX_FUNCTION_CHARS  # then this definition, the one that counts, is not compared
             if name in wanted:
-                defined[name] = (node, textwrap.dedent("\n".join(source.splitlines()[node.lineno - 1:node.end_lineno])))
+                defined[name] = None if too_long else (node, textwrap.dedent(written))
             elif "." not in name and name not in release_names:
-                helpers[name] = node
+                helpers[name] = None if too_long else node
+    helpers = {name: node for name, node in helpers.items() if node is not None}
     versions = {}
-    for name, (node, written) in defined.items():
+    for name, found in defined.items():
+        if found is None:
+            continue
+        node, written = found
         try:
             versions[name] = Version(written, normalise(node, helpers))
         except (RecursionError, ValueError):  # an expression nested beyond the interpreter's stack: not compared
@@ -161,7 +172,7 @@ def normalise(function: ast.FunctionDef, helpers: dict[str, ast.FunctionDef]) ->
     body = _inline_block(body, available)
     still_called = {n.id for s in body for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     body = [s for s in body if not (s.__class__ is ast.FunctionDef and s.name in available and s.name not in still_called)]
-    for name in sorted(still_called & set(helpers)):
+    for name in sorted(still_called & set(helpers))[:MAX_APPENDED_HELPERS]:
         body += _without_docstring(_Undocumented().visit(copy.deepcopy(helpers[name])).body)
     local_names = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
     local_names |= {n.id for s in body for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
@@ -296,6 +307,8 @@ def _without_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
 def _canonical_block(statements: list[ast.stmt], local_names: set[str]) -> list[ast.stmt]:
     """The block with nested blocks canonical and its statements in the canonical order of their dependencies."""
     statements = [_with_canonical_blocks(s, local_names) for s in statements]
+    if len(statements) > MAX_REORDERED:
+        return statements
     effects = [_effects(s, local_names) for s in statements]
     after = {j: {i for i in range(j) if _depends(effects[i], effects[j])} for j in range(len(statements))}
     shapes = [_shape(s) for s in statements]
@@ -389,7 +402,7 @@ def _depends(first: tuple, second: tuple) -> bool:
 def _inlinable(helper: ast.FunctionDef) -> bool:
     """Straight-line code ending in its only ``return E``, no ``*args``/``**kwargs``, not calling itself."""
     body = _without_docstring(helper.body)
-    if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None or helper.args.vararg or helper.args.kwarg:
+    if not body or len(body) > MAX_INLINED_STATEMENTS or not isinstance(body[-1], ast.Return) or body[-1].value is None or helper.args.vararg or helper.args.kwarg:
         return False
     nodes = [n for s in body for n in ast.walk(s)]
     return (all(isinstance(s, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)) for s in body[:-1])
