@@ -36,6 +36,7 @@ MESSAGE_GROUPS = 3  # most common messages shown per test case
 SHOWN_GROUPS = 20  # groups of flagged pairs shown side by side (similarity.csv lists every pair)
 DETAIL_CHARACTERS = 300  # of a reason in a student's section (scores.csv and feedback/ hold it whole)
 CASES = re.compile(r"^((?:[^:,]+ - \d+)(?:, [^:,]+ - \d+)*): (.*)$", re.S)  # engine.summarize_failures: "q2 - 1, q2 - 3: reason"
+NOTEBOOK_NOT_GRADED = {"missing", "invalid", "timeout", "crashed", "interrupted"}  # statuses shown once per notebook
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -79,9 +80,13 @@ def _shown(text: str, limit: int | None = None) -> str:
     return html.escape(text)
 
 
+def _has_score(row: Row) -> bool:
+    """Whether the row carries a number (a question left to grade by hand may not)."""
+    return isinstance(row.score, (int, float)) and not math.isnan(row.score)
+
+
 def _scored(rows: list[Row]) -> list[Row]:
-    """Rows that carry a number (a question left to grade by hand may not)."""
-    return [r for r in rows if isinstance(r.score, (int, float)) and not math.isnan(r.score)]
+    return [r for r in rows if _has_score(r)]
 
 
 def _png(fig) -> str:
@@ -248,12 +253,12 @@ def _students(rows: list[Row], anchors: dict[str, str]) -> str:
         total, possible = sum(r.score for r in scored), sum(r.possible for r in scored)
         lines, seen = [], set()
         for row in own:
-            if row.status not in ("graded", "memory", "processes"):
+            if row.status in NOTEBOOK_NOT_GRADED:
                 if (row.notebook, row.status) not in seen:
                     seen.add((row.notebook, row.status))
                     lines.append(f"<tr><td>{_shown(row.notebook)}</td><td>{_shown(row.status)}</td><td>{_shown(row.message, DETAIL_CHARACTERS)}</td></tr>")
-            elif row not in scored or row.score < row.possible or row.status != "graded":
-                score = f"{row.score:g}/{row.possible:g}" if row in scored else "ungraded"
+            elif not _has_score(row) or row.score < row.possible or row.status != "graded":
+                score = f"{row.score:g}/{row.possible:g}" if _has_score(row) else "ungraded"
                 lines.append(f"<tr><td>{_shown(row.notebook)}/{_shown(row.question)}</td><td>{score}"
                              f"{'' if row.status == 'graded' else ' ' + _shown(row.status)}</td><td>{_shown(row.message, DETAIL_CHARACTERS)}</td></tr>")
         detail = (f"<table><tr><th>question</th><th>score</th><th>reason</th></tr>{''.join(lines)}</table>" if lines
