@@ -191,3 +191,13 @@ def test_make_grade_on_a_class_writes_similarity_csv_and_a_report_with_its_table
     assert page.details >= 21 and set(page.links) <= page.ids
     assert "Similar code" in text and "<pre>" in text and "=cmd|x" in text and "<b>" not in text
     assert "<h2>Total scores</h2>" in text and text.count("data:image/png;base64,") == 2
+
+
+def test_a_row_without_a_score_reads_as_ungraded(tmp_path):
+    """A question left to grade by hand may carry no number yet (the instructor's MANUAL= merge); the page still renders."""
+    rows, outcomes = small_class()
+    rows.append(Row("ada", "int8_cnn", "written1", None, 3.0, "graded", "not graded yet"))
+    write_report(rows, outcomes, tmp_path / "report.html", hand_graded=frozenset({"int8_cnn/written1"}))
+    text = (tmp_path / "report.html").read_text()
+    assert "<td>int8_cnn/written1</td><td>ungraded</td>" in text
+    assert [row[0] for row in Page(text).table("question", "points")] == ["int8_cnn/q2"]  # no number yet: no statistics
