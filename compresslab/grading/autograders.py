@@ -10,6 +10,7 @@ from pathlib import Path
 class Question:
     name: str  # e.g. "q2"
     points: float  # total of the question's test cases
+    hidden_cases: int = 0  # how many of its test cases are hidden (``@test_case(hidden=True)``)
 
 
 def otter_tests(autograder_zip: Path) -> dict[str, str]:
@@ -20,7 +21,8 @@ def otter_tests(autograder_zip: Path) -> dict[str, str]:
 
 def questions(autograder_zip: Path) -> list[Question]:
     """The autograded questions of an autograder zip, in name order, with their total points."""
-    found = [Question(Path(name).stem, _points(source, f"{autograder_zip}:{name}")) for name, source in otter_tests(autograder_zip).items()]
+    found = [Question(Path(name).stem, _points(source, f"{autograder_zip}:{name}"), _hidden_cases(source))
+             for name, source in otter_tests(autograder_zip).items()]
     if not found:
         raise ValueError(f"{autograder_zip}: no tests/*.py in this autograder zip")
     return sorted(found, key=lambda q: _natural_key(q.name))
@@ -32,6 +34,13 @@ def _points(source: str, where: str) -> float:
             value = ast.literal_eval(node.value)
             return float(sum(value) if isinstance(value, list) else value)
     raise ValueError(f"{where}: no `points = ...` in this test file")
+
+
+def _hidden_cases(source: str) -> int:
+    """How many ``@test_case(..., hidden=True)`` functions a test file defines."""
+    return sum(isinstance(decorator, ast.Call) and any(k.arg == "hidden" and isinstance(k.value, ast.Constant) and k.value.value is True
+                                                       for k in decorator.keywords)
+               for node in ast.parse(source).body if isinstance(node, ast.FunctionDef) for decorator in node.decorator_list)
 
 
 def _natural_key(name: str) -> tuple:
