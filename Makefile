@@ -15,7 +15,7 @@ NOTEBOOKS ?= $(sort $(basename $(notdir $(wildcard solution/*.ipynb))))
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: setup release grade test bench mutation checkpoints fixtures clean
+.PHONY: setup release grade merge gradescope test bench mutation checkpoints fixtures clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,15 @@ release: $(STAMP)
 ##  UNSAFE=1 grades without the sandbox where bubblewrap or user namespaces are missing: see the README's threat model.)
 grade: $(STAMP)
 	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT) $(if $(FULL),--full)
+
+## Merge a class graded in parts on several machines: make merge PARTS="grades-1 grades-2" SUBMISSIONS=all OUT=grades
+## (the parts' journals are merged into OUT, then `make grade` resumes from them: nothing is graded again).
+merge: $(STAMP)
+	$(PY) -m compresslab.grading.merge $(PARTS) --submissions $(SUBMISSIONS) --out $(OUT)
+
+## Build the Gradescope autograder of each notebook: gradescope/<notebook>-gradescope.zip (upload it; see the README).
+gradescope: $(STAMP)
+	$(PY) -m compresslab.gradescope_zip $(NOTEBOOKS)
 
 test: $(STAMP)
 	$(PY) -m pytest
