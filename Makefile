@@ -15,7 +15,7 @@ NOTEBOOKS ?= $(sort $(basename $(notdir $(wildcard solution/*.ipynb))))
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: setup release grade merge gradescope test bench mutation checkpoints fixtures clean
+.PHONY: setup release grade merge test bench mutation checkpoints fixtures clean
 
 setup: $(STAMP)
 
@@ -41,10 +41,6 @@ grade: $(STAMP)
 merge: $(STAMP)
 	$(PY) -m compresslab.grading.merge $(PARTS) --submissions $(SUBMISSIONS) --out $(OUT)
 
-## Build the Gradescope autograder of each notebook: gradescope/<notebook>-gradescope.zip (upload it; see the README).
-gradescope: $(STAMP)
-	$(PY) -m compresslab.gradescope_zip $(NOTEBOOKS)
-
 test: $(STAMP)
 	$(PY) -m pytest
 
@@ -57,6 +53,7 @@ checkpoints: $(STAMP)
 fixtures: $(STAMP)
 	$(PY) -m compresslab.fixtures $(NOTEBOOKS)
 	$(PY) -m compresslab.grading.reference_checks $(NOTEBOOKS)
+	$(PY) -m compresslab.release $(NOTEBOOKS)  # the autograder zips ship the fixtures and reference checks
 
 ## Grade every catalogued wrong implementation (tests/mutants/); refresh the README's mutation table.
 mutation: $(STAMP)

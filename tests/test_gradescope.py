@@ -1,11 +1,11 @@
-"""The Gradescope autograder zip (``make gradescope``), run as Gradescope runs it: the same scores as ``make grade``.
+"""The autograder zips (``autograder/<notebook>-autograder.zip``), run as Gradescope runs them: the same scores as ``make grade``.
 
 One image per run, as Gradescope builds one per assignment: a temporary folder is bound at ``/autograder`` in a private
 mount namespace, with ``python3`` on PATH from a bare venv that holds nothing of this checkout, and the checkout itself
-covered by an empty folder (``tests/gradescope_container.py``). ``setup.sh`` installs the pinned requirements and the
-shipped wheel from the registries into ``/autograder/venv``; the four notebooks' zips share that image (their
-``setup.sh``, requirements and wheel are byte-identical, which a test checks), and each run unpacks its notebook's course
-files into ``/autograder/source`` and runs ``run_autograder`` on one example, as Gradescope does per submission.
+covered by an empty folder (``tests/gradescope_container.py``). ``setup.sh`` installs the pinned requirements from the
+registries into ``/autograder/venv``; the four notebooks' zips share that image (their ``setup.sh``, requirements and
+library are byte-identical, which a test checks), and each run unpacks its notebook's zip into ``/autograder/source``
+and runs ``run_autograder`` on one example, as Gradescope does per submission.
 
 Gradescope's containers forbid user namespaces (Docker's seccomp profile), so runs use ``--docker``: a user namespace
 whose root maps to the host's root but can create no user namespace, where bubblewrap fails and the grader falls back
@@ -24,13 +24,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from compresslab.gradescope_zip import write_zips
 from compresslab.grading.autograders import questions
 
 from conftest import EXAMPLES, FIRST, RELEASED, ROOT
 
 CONTAINER = Path(__file__).with_name("gradescope_container.py")
-SHARED_ENTRIES = ("setup.sh", "run_autograder", "requirements.txt")  # and the wheel: what the image is built from
+SHARED_ENTRIES = ("setup.sh", "run_autograder", "requirements.txt")  # and the library: what the image is built from
 
 if os.geteuid() != 0 and os.environ.get("CI") != "true":
     pytest.skip("the Gradescope simulation binds /autograder in a mount namespace and needs root: run `sudo make test` "
@@ -77,11 +76,10 @@ def image():
     folder = Path(tempfile.mkdtemp(prefix="compresslab-gradescope-"))
     folder.chmod(0o755)  # the sandbox's uid reads the installed venv under it
     try:
-        zips = {path.name.removesuffix("-gradescope.zip"): path for path in write_zips(RELEASED, folder / "zips")}
-        built = Image(folder, zips)
+        built = Image(folder, {notebook: ROOT / "autograder" / f"{notebook}-autograder.zip" for notebook in RELEASED})
         subprocess.run(["/usr/bin/python3.11", "-m", "venv", "--without-pip", str(built.bare)], check=True, timeout=300)
         (built.autograder / "source").mkdir(parents=True)
-        with zipfile.ZipFile(zips[FIRST]) as archive:
+        with zipfile.ZipFile(built.zips[FIRST]) as archive:
             archive.extractall(built.autograder / "source")
         setup = built.run(["bash", "-c", "cd /autograder/source && bash setup.sh"])
         assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-3000:]
@@ -102,19 +100,21 @@ def test_one_image_serves_every_notebook(image):
     for notebook, path in image.zips.items():
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            wheel = [n for n in names if n.endswith(".whl")]
-            contents[notebook] = {name: archive.read(name) for name in [*SHARED_ENTRIES, *wheel]}
-            assert {f"autograder/{notebook}-autograder.zip", f"data/fixtures/{notebook}.pt", f"data/fixtures/{notebook}.checks.pt",
+            library = [n for n in names if n.startswith("compresslab/")]
+            contents[notebook] = {name: archive.read(name) for name in [*SHARED_ENTRIES, *library]}
+            assert {"compresslab/grading/gradescope.py", f"data/fixtures/{notebook}.pt", f"data/fixtures/{notebook}.checks.pt",
                     f"assignment/{notebook}.ipynb"} <= set(names)
+            assert {f"tests/{q.name}.py" for q in questions(path)} <= set(names)
             assert not [n for n in names if n.startswith(("solution/", "data/examples/"))]
     assert len({repr(sorted(c.items())) for c in contents.values()}) == 1
 
 
-def test_the_image_holds_the_installed_library_not_the_checkout(image):
-    done = image.run(["/autograder/venv/bin/python", "-c", "import compresslab, torch; print(compresslab.__file__); print(torch.__version__)"])
+def test_the_image_runs_the_shipped_library_not_the_checkout(image):
+    done = image.run(["env", "PYTHONPATH=/autograder/source", "/autograder/venv/bin/python", "-c",
+                      "import compresslab, torch; print(compresslab.__file__); print(torch.__version__)"])
     assert done.returncode == 0, done.stderr[-2000:]
     location, version = done.stdout.split()
-    assert location.startswith("/autograder/venv/") and not location.startswith(str(ROOT))
+    assert location == "/autograder/source/compresslab/__init__.py"
     assert version.startswith("2.14.1")
     bare = image.run(["python3", "-c", "import compresslab"])
     assert bare.returncode != 0 and "No module named 'compresslab'" in bare.stderr  # python3 itself holds nothing of ours

@@ -13,10 +13,24 @@ class Question:
     hidden_cases: int = 0  # how many of its test cases are hidden (``@test_case(hidden=True)``)
 
 
-def otter_tests(autograder_zip: Path) -> dict[str, str]:
-    """``{path in the zip: source}`` of the Otter test files (``tests/*.py``) of an autograder zip, in name order."""
-    with zipfile.ZipFile(autograder_zip) as archive:
+def otter_tests(autograder: Path) -> dict[str, str]:
+    """``{path in the zip: source}`` of the Otter test files (``tests/*.py``) of an autograder zip, or of the folder it was
+    unpacked into (Gradescope's ``/autograder/source``), in name order."""
+    if autograder.is_dir():
+        return {f"tests/{path.name}": path.read_text() for path in sorted((autograder / "tests").glob("*.py"))}
+    with zipfile.ZipFile(autograder) as archive:
         return {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")}
+
+
+def notebook_of(autograder: Path) -> str:
+    """The notebook an autograder grades: ``NOTEBOOK`` of ``NOTEBOOK-autograder.zip``, or of the one release
+    ``assignment/NOTEBOOK.ipynb`` in the folder an autograder zip was unpacked into."""
+    if not autograder.is_dir():
+        return autograder.name.removesuffix("-autograder.zip")
+    found = sorted(p.stem for p in (autograder / "assignment").glob("*.ipynb"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{autograder / 'assignment'}: expected one <notebook>.ipynb (an unpacked autograder zip), found {found or 'none'}")
+    return found[0]
 
 
 def questions(autograder_zip: Path) -> list[Question]:

@@ -308,10 +308,10 @@ class _Tests:
         from otter.test_files import ExceptionTestFile
 
         from ..fixtures import declared_secrets, fixture_path, without
-        from .autograders import otter_tests
+        from .autograders import notebook_of, otter_tests
 
         every = otter_tests(Path(task.autograder))
-        self.notebook = Path(task.autograder).name.removesuffix("-autograder.zip")
+        self.notebook = notebook_of(Path(task.autograder))
         path = fixture_path(self.notebook)
         fixture_bytes = path.read_bytes() if path.is_file() else None
         self.reference = None if task.trace else reference_checks.load(self.notebook, every, fixture_bytes)

@@ -1,7 +1,7 @@
 """Gradescope's ``run_autograder``: grade ``/autograder/submission`` as ``make grade`` does, write ``results.json``.
 
 ``python -m compresslab.grading.gradescope [--submission DIR] [--results FILE]``, with the course folder given by
-``COMPRESSLAB_COURSE`` (the zip's ``/autograder/source``, see ``compresslab.gradescope_zip``). The submission is graded
+``COMPRESSLAB_COURSE``: ``/autograder/source``, where Gradescope unpacked the autograder zip (``compresslab.autograder_zip``). The submission is graded
 by the same engine, limits, grading mode and verdicts as ``make grade``, so a question's score here equals its score
 in ``scores.csv``.
 
@@ -30,7 +30,7 @@ import nbformat
 
 from ..paths import course_dir, grader_only_paths
 from . import grading_mode, sandbox
-from .autograders import Question, questions
+from .autograders import Question, notebook_of, questions
 from .engine import Limits, Zygote
 from .runner import Row, grade_all
 from .safe_text import printable
@@ -45,14 +45,6 @@ def limits_from_environment() -> Limits:
     return Limits(notebook_seconds=float(os.environ.get("TIMEOUT", 600)), cell_seconds=float(os.environ.get("CELL_TIMEOUT", 300)),
                   memory_bytes=int(float(os.environ.get("MEMORY_GB", 8)) * 2**30), processes=int(os.environ.get("PROCESSES", 64)),
                   scratch_bytes=int(float(os.environ.get("SCRATCH_GB", 1)) * 2**30))
-
-
-def released_notebook() -> str:
-    """The notebook this autograder grades: the one ``autograder/<notebook>-autograder.zip`` of the course folder."""
-    found = sorted(p.name.removesuffix("-autograder.zip") for p in (course_dir() / "autograder").glob("*-autograder.zip"))
-    if len(found) != 1:
-        raise FileNotFoundError(f"{course_dir() / 'autograder'}: expected one <notebook>-autograder.zip, found {found or 'none'}")
-    return found[0]
 
 
 def protect_secrets() -> None:
@@ -87,8 +79,8 @@ def results(notebook: str, question_list: list[Question], rows: list[Row], secon
 def grade_submission(submission_dir: Path, protected: tuple[Path, ...]) -> tuple[str, list[Question], list[Row], float]:
     """Grade the notebook of ``submission_dir``: the notebook's name, its questions, one row per question and the seconds taken."""
     start = time.monotonic()
-    notebook = released_notebook()
-    autograder = course_dir() / "autograder" / f"{notebook}-autograder.zip"
+    autograder = course_dir()  # the unpacked autograder zip: its tests/ are read from there
+    notebook = notebook_of(autograder)
     question_list = questions(autograder)
     protect_secrets()
     mode = sandbox.isolation_mode(unsafe_allowed=os.environ.get("UNSAFE") == "1", separate_uid_for=protected)
