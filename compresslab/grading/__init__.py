@@ -16,4 +16,6 @@
 - ``reports``: ``scores.csv``, ``gradebook.csv`` and the printed gradebook
 - ``html_report``: ``report.html`` (histograms per question, slowest notebooks, every lost point)
 - ``feedback``: ``feedback/<student>/<notebook>.md``, what the student may see
+- ``merge``: ``make merge``, the outputs of a class graded in parts on several machines
+- ``gradescope``: Gradescope's ``run_autograder``, one submission graded as ``make grade`` does, into ``results.json``
 """
