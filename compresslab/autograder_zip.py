@@ -13,8 +13,8 @@ reads the same zip's ``tests/``. It holds, with no file of this checkout assumed
   library and the course folder at ``/autograder/source``: it grades ``/autograder/submission`` as ``make grade`` does
   and writes ``/autograder/results/results.json``;
 - ``compresslab/``: the library's source (``*.py``);
-- the course files the grader reads: the release (``assignment/<notebook>.ipynb``, for grading mode), the fixtures and
-  reference checks (``data/fixtures/``), and the public data the notebook and its tests load (checkpoints,
+- the course files the grader reads: the release (``assignment/<notebook>.ipynb``, for grading mode), the fixtures,
+  the reference checks and whatever else ``make fixtures`` records for the notebook (``data/fixtures/<notebook>.*``), and the public data the notebook and its tests load (checkpoints,
   ``data/<notebook>/``). The tests themselves are read from this same zip (``autograder/<notebook>-autograder.zip`` in
   the course folder is the zip itself, unpacked by Gradescope into ``/autograder/source``).
 
@@ -30,7 +30,6 @@ import nbformat
 
 from .bundle import ZIP_DATE, data_files, notebook_sources, requirements
 from .fixtures import fixture_path
-from .grading.reference_checks import checks_path
 from .paths import PACKAGE_DIR
 
 ROOT = PACKAGE_DIR.parent
@@ -71,7 +70,8 @@ def autograder_zip(notebook: str, otter_zip: Path, release: bytes) -> bytes:
     entries.update({"setup.sh": SETUP_SH.encode(), "run_autograder": RUN_AUTOGRADER.encode(), "requirements.txt": requirements(frontend=False).encode(),
                     f"assignment/{notebook}.ipynb": release})
     library = sorted(p for p in PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
-    course = [*data_files(notebook, sources), *(p for p in (fixture_path(notebook), checks_path(notebook)) if p.is_file())]
+    recorded = [p for p in sorted(fixture_path(notebook).parent.glob(f"{notebook}.*")) if p.name.split(".")[0] == notebook]  # none yet: a new notebook
+    course = [*data_files(notebook, sources), *recorded]
     entries.update({path.relative_to(ROOT).as_posix(): path.read_bytes() for path in [*library, *course]})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

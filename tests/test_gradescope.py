@@ -158,7 +158,7 @@ def test_a_submission_cannot_read_the_secrets_or_forge_results_json(image, tmp_p
     attack = f"""import json
 found = {{}}
 for path in ["/autograder/source/data/fixtures/{FIRST}.pt", "/autograder/source/data/fixtures/{FIRST}.checks.pt",
-             "/autograder/source/autograder/{FIRST}-autograder.zip"]:
+             "/autograder/source/tests/q2.py"]:
     try:
         open(path, "rb").read(1)
         found[path] = "read"
