@@ -15,7 +15,7 @@ NOTEBOOKS ?= $(sort $(basename $(notdir $(wildcard solution/*.ipynb))))
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: setup release grade test bench mutation checkpoints fixtures clean
+.PHONY: setup release grade merge test bench mutation checkpoints fixtures clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ release: $(STAMP)
 grade: $(STAMP)
 	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT) $(if $(FULL),--full)
 
+## Merge a class graded in parts on several machines: make merge PARTS="grades-1 grades-2" SUBMISSIONS=all OUT=grades
+## (the parts' journals are merged into OUT, then `make grade` resumes from them: nothing is graded again).
+merge: $(STAMP)
+	$(PY) -m compresslab.grading.merge $(PARTS) --submissions $(SUBMISSIONS) --out $(OUT)
+
 test: $(STAMP)
 	$(PY) -m pytest
 
@@ -48,6 +53,7 @@ checkpoints: $(STAMP)
 fixtures: $(STAMP)
 	$(PY) -m compresslab.fixtures $(NOTEBOOKS)
 	$(PY) -m compresslab.grading.reference_checks $(NOTEBOOKS)
+	$(PY) -m compresslab.release $(NOTEBOOKS)  # the autograder zips ship the fixtures and reference checks
 
 ## Grade every catalogued wrong implementation (tests/mutants/); refresh the README's mutation table.
 mutation: $(STAMP)

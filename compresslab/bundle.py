@@ -95,11 +95,12 @@ def data_files(notebook: str, sources: list[str]) -> list[Path]:
     return files
 
 
-def requirements() -> str:
-    """The pinned runtime dependencies of ``pyproject.toml`` and its ``frontend`` extra (JupyterLab), one per line."""
+def requirements(frontend: bool = True) -> str:
+    """The pinned runtime dependencies of ``pyproject.toml``, with its ``frontend`` extra (JupyterLab) if ``frontend``,
+    one per line."""
     with open(ROOT / "pyproject.toml", "rb") as f:
         project = tomllib.load(f)["project"]
-    return "\n".join(project["dependencies"] + project["optional-dependencies"]["frontend"]) + "\n"
+    return "\n".join(project["dependencies"] + (project["optional-dependencies"]["frontend"] if frontend else [])) + "\n"
 
 
 def bundle_bytes(notebook: str, release: bytes) -> bytes:

@@ -33,3 +33,10 @@ def checkpoint_path(name: str) -> Path:
 
 
 PUBLIC_DATA = ("checkpoints", "sawb_qat")  # folders of the data folder that student code may read (the rest, fixtures and examples, is the grader's)
+
+
+def grader_only_paths() -> list[Path]:
+    """The grader's secrets in the course folder: the tests (``autograder/``, or ``tests/`` where an autograder zip was
+    unpacked as the course folder, as on Gradescope), the masters (``solution/``), the fixtures and reference checks
+    (``data/fixtures/``) and the example submissions, reference included (``data/examples/``)."""
+    return [course_dir() / "autograder", course_dir() / "tests", course_dir() / "solution", data_dir() / "fixtures", data_dir() / "examples"]

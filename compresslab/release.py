@@ -5,8 +5,8 @@
 
 - ``assignment/NOTEBOOK.ipynb``: the student notebook (stubs, public checks only);
 - ``assignment/NOTEBOOK.zip``: the student bundle (that notebook and what it needs, see ``bundle``);
-- ``autograder/NOTEBOOK-autograder.zip``: Otter's autograder (all tests), repacked with
-  sorted entries and fixed timestamps;
+- ``autograder/NOTEBOOK-autograder.zip``: the autograder (all tests, and what Gradescope needs to grade with
+  compresslab's engine: see ``autograder_zip``), with sorted entries and fixed timestamps;
 - ``data/examples/{reference,blank,partial}/NOTEBOOK.ipynb``: example submissions for
   ``make grade``: the release filled with the reference code, the untouched release, and
   the release with only the first ``PARTIAL_ANSWERS`` answers filled.
@@ -20,20 +20,19 @@ import io
 import re
 import sys
 import tempfile
-import zipfile
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import nbformat
 
-from .bundle import ZIP_DATE, bundle_bytes
+from .autograder_zip import autograder_zip
+from .bundle import bundle_bytes
 from .paths import PACKAGE_DIR
 
 ROOT = PACKAGE_DIR.parent
 STUB_MARKER = "# YOUR CODE HERE"
 PARTIAL_ANSWERS = 2  # answers filled in the "partial" example submission
 BLOCK_DELIMITER = re.compile(r"# (BEGIN|END) (QUESTION|SOLUTION|TESTS|PROMPT)\b")
-EXECUTABLE = {"run_autograder", "setup.sh"}
 
 
 def release_files(notebook: str) -> dict[Path, bytes]:
@@ -50,10 +49,10 @@ def release_files(notebook: str) -> dict[Path, bytes]:
         student = nbformat.read(Path(tmp) / "student" / f"{notebook}.ipynb", as_version=4)
         solved = nbformat.read(Path(tmp) / "autograder" / f"{notebook}.ipynb", as_version=4)
         (zip_path,) = (Path(tmp) / "autograder").glob("*.zip")
-        autograder = _repack(zip_path)
+        release = _dump(student)
+        autograder = autograder_zip(notebook, zip_path, release)
     reference = fill_answers(student, solved)
     partial = fill_answers(student, solved, limit=PARTIAL_ANSWERS)
-    release = _dump(student)
     return {
         Path("assignment") / f"{notebook}.ipynb": release,
         Path("assignment") / f"{notebook}.zip": bundle_bytes(notebook, release),
@@ -136,18 +135,6 @@ def _dump(nb: nbformat.NotebookNode) -> bytes:
     for i, cell in enumerate(nb.cells):
         cell.id = hashlib.sha1(f"{i}:{cell.cell_type}:{cell.source}".encode()).hexdigest()[:8]
     return (nbformat.writes(nb) + "\n").encode()
-
-
-def _repack(path: Path) -> bytes:
-    """The zip at ``path`` rewritten with sorted entries, fixed timestamps and fixed permissions."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as dst:
-        for name in sorted(src.namelist()):
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.external_attr = (0o755 if Path(name).name in EXECUTABLE else 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            dst.writestr(info, src.read(name))
-    return buffer.getvalue()
 
 
 def stale_files(notebook: str) -> list[Path]:

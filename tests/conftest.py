@@ -1,10 +1,13 @@
 """Shared fixtures: the released notebooks, a warm grader, and helpers to grade and to run the masters' code."""
 
+import csv
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -15,6 +18,9 @@ from compresslab.release import reference_code
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "solution").glob("*.ipynb"))
+RELEASED = sorted(p.name.removesuffix("-autograder.zip") for p in (ROOT / "autograder").glob("*-autograder.zip"))
+EXAMPLES = ROOT / "data" / "examples"
+FIRST = "int8_cnn"  # the quickest notebook to grade
 
 
 def reference_definitions(notebook: str, namespace: dict, first_line: str) -> dict:
@@ -63,3 +69,41 @@ def notebook_copy(tmp_path):
         return target
 
     return copy
+
+
+def _digest(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """`make grade` on the examples and a set of broken submissions, once per run (``test_grading``, and
+    ``test_gradescope`` compares its results.json with these scores); return (rows, gradebook, stdout, before, after digests)."""
+    submissions = tmp_path_factory.mktemp("submissions")
+    for example in ("reference", "blank", "partial"):
+        shutil.copytree(EXAMPLES / example, submissions / example)
+    # Cases that grade a notebook again use only the quickest notebook (FIRST): the same submission graded twice must
+    # score the same (every notebook's reference is graded again in test_bundle.py, from its export); packaging cases
+    # test finding files, not grading.
+    (submissions / "reference_again").mkdir()
+    shutil.copyfile(EXAMPLES / "reference" / f"{FIRST}.ipynb", submissions / "reference_again" / f"{FIRST}.ipynb")
+    with zipfile.ZipFile(submissions / "zipped.zip", "w") as archive:  # an export zip with the notebook one folder down
+        archive.write(EXAMPLES / "reference" / f"{FIRST}.ipynb", f"export/{FIRST}.ipynb")
+    (submissions / "lms").mkdir()  # an LMS download: the student's folder holds their export zip
+    with zipfile.ZipFile(submissions / "lms" / "export_2026_11_23.zip", "w") as archive:
+        archive.write(EXAMPLES / "blank" / f"{FIRST}.ipynb", f"{FIRST}.ipynb")
+    (submissions / "nothing").mkdir()
+    (submissions / "broken").mkdir()
+    for name in RELEASED:
+        (submissions / "broken" / f"{name}.ipynb").write_text("{ this is not json")
+    with zipfile.ZipFile(submissions / "evil.zip", "w") as archive:
+        archive.writestr(f"../escape/{RELEASED[0]}.ipynb", "{}")
+    before = _digest(submissions)
+    out = tmp_path_factory.mktemp("grades")
+    done = run_make_grade(submissions, out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(out / "scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(out / "gradebook.csv", newline="") as f:
+        book = {line["student"]: line for line in csv.DictReader(f)}
+    return rows, book, done.stdout, before, _digest(submissions), out

@@ -1,8 +1,6 @@
 """`make grade` on the bundled examples plus malformed submissions: one batch, many assertions."""
 
 import csv
-import hashlib
-import shutil
 import zipfile
 
 import pytest
@@ -11,49 +9,7 @@ from compresslab.grading.autograders import questions
 from compresslab.grading.engine import failure_reason, summarize_failures
 from compresslab.grading.reports import SCORE_COLUMNS
 
-from conftest import ROOT, run_make_grade
-
-RELEASED = sorted(p.name.removesuffix("-autograder.zip") for p in (ROOT / "autograder").glob("*-autograder.zip"))
-EXAMPLES = ROOT / "data" / "examples"
-FIRST = "int8_cnn"
-
-
-def _digest(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Grade the examples and a set of broken submissions once; return (rows, gradebook, stdout, before, after digests)."""
-    submissions = tmp_path_factory.mktemp("submissions")
-    for example in ("reference", "blank", "partial"):
-        shutil.copytree(EXAMPLES / example, submissions / example)
-    # Cases that grade a notebook again use only the quickest notebook (FIRST): the same submission graded twice must
-    # score the same (every notebook's reference is graded again in test_bundle.py, from its export); packaging cases
-    # test finding files, not grading.
-    (submissions / "reference_again").mkdir()
-    shutil.copyfile(EXAMPLES / "reference" / f"{FIRST}.ipynb", submissions / "reference_again" / f"{FIRST}.ipynb")
-    with zipfile.ZipFile(submissions / "zipped.zip", "w") as archive:  # an export zip with the notebook one folder down
-        archive.write(EXAMPLES / "reference" / f"{FIRST}.ipynb", f"export/{FIRST}.ipynb")
-    (submissions / "lms").mkdir()  # an LMS download: the student's folder holds their export zip
-    with zipfile.ZipFile(submissions / "lms" / "export_2026_11_23.zip", "w") as archive:
-        archive.write(EXAMPLES / "blank" / f"{FIRST}.ipynb", f"{FIRST}.ipynb")
-    (submissions / "nothing").mkdir()
-    (submissions / "broken").mkdir()
-    for name in RELEASED:
-        (submissions / "broken" / f"{name}.ipynb").write_text("{ this is not json")
-    with zipfile.ZipFile(submissions / "evil.zip", "w") as archive:
-        archive.writestr(f"../escape/{RELEASED[0]}.ipynb", "{}")
-    before = _digest(submissions)
-    out = tmp_path_factory.mktemp("grades")
-    done = run_make_grade(submissions, out)
-    assert done.returncode == 0, done.stderr[-2000:]
-    with open(out / "scores.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    with open(out / "gradebook.csv", newline="") as f:
-        book = {line["student"]: line for line in csv.DictReader(f)}
-    return rows, book, done.stdout, before, _digest(submissions), out
-
+from conftest import FIRST, RELEASED, ROOT
 
 def _rows(graded, student, notebook=None):
     return [r for r in graded[0] if r["student"] == student and notebook in (None, r["notebook"])]

@@ -17,4 +17,6 @@
 - ``html_report``: ``report.html`` (score distributions, per-question and per-test-case tables, flagged pairs, per-student details)
 - ``similarity``: ``similarity.csv``, copied code flagged per graded function (copydetect after ``ast`` normalisation)
 - ``feedback``: ``feedback/<student>/<notebook>.md``, what the student may see
+- ``merge``: ``make merge``, the outputs of a class graded in parts on several machines
+- ``gradescope``: Gradescope's ``run_autograder``, one submission graded as ``make grade`` does, into ``results.json``
 """

@@ -78,8 +78,10 @@ class Zygote:
         index = sandbox.next_zygote_index()
         mine, theirs = socket.socketpair()
         arguments = ["-m", "compresslab.grading.zygote", str(theirs.fileno()), self.mode]
-        command = [sys.executable, *arguments] if self.mode == "unsafe" else sandbox.zygote_command(index, arguments)
-        self._cgroup = cgroups.Cgroup(f"compresslab-{os.getpid()}-{index}") if self.mode == "root" and cgroups.available() else None
+        command = {"unsafe": [sys.executable, *arguments], "uid": sandbox.separate_uid_command(index, arguments)}.get(
+            self.mode) or sandbox.zygote_command(index, arguments)
+        as_root = self.mode in ("root", "uid")
+        self._cgroup = cgroups.Cgroup(f"compresslab-{os.getpid()}-{index}") if as_root and cgroups.available() else None
         if self._cgroup is not None:  # its limits are set per notebook (``grade``)
             command = self._cgroup.enter_command(command)
         self._stderr = tempfile.TemporaryFile()
@@ -91,7 +93,7 @@ class Zygote:
         self.sock = mine
         self._buffer = b""
         self._default_threads = None
-        self._shown = sandbox.shown_in_private_folders() if self.mode != "unsafe" else []
+        self._shown = sandbox.shown_in_private_folders() if sandbox.uses_namespaces(self.mode) else []
 
     def grade(self, task: Task) -> dict:
         """Outcome dict: ``status`` (graded | memory | processes | timeout | crashed), ``message``, ``questions``, ``skipped``,
@@ -306,10 +308,10 @@ class _Tests:
         from otter.test_files import ExceptionTestFile
 
         from ..fixtures import declared_secrets, fixture_path, without
-        from .autograders import otter_tests
+        from .autograders import notebook_of, otter_tests
 
         every = otter_tests(Path(task.autograder))
-        self.notebook = Path(task.autograder).name.removesuffix("-autograder.zip")
+        self.notebook = notebook_of(Path(task.autograder))
         path = fixture_path(self.notebook)
         fixture_bytes = path.read_bytes() if path.is_file() else None
         self.reference = None if task.trace else reference_checks.load(self.notebook, every, fixture_bytes)

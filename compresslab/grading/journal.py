@@ -59,20 +59,27 @@ def grading_key(student: str, notebook: str, submitted: Path, autograder: Path, 
     return json.dumps([student, notebook, *decided_by, asdict(limits)])
 
 
+def recorded_outcomes(text: str) -> dict[str, dict]:
+    """``{key: outcome fields}`` of a journal's text; a line that is not a record (cut short by a kill, damaged) is
+    skipped, and a later line for the same key wins."""
+    recorded = {}
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+            recorded[entry["key"]] = dict(entry["outcome"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    return recorded
+
+
 class Journal:
     """Append-only ``journal.jsonl`` in the output folder (created if missing)."""
 
     def __init__(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.path = out / FILE_NAME
-        self.recorded: dict[str, dict] = {}  # key -> outcome fields
         text = self.path.read_text(errors="replace") if self.path.exists() else ""  # a damaged line is skipped, not fatal
-        for line in text.splitlines():
-            try:
-                entry = json.loads(line)
-                self.recorded[entry["key"]] = dict(entry["outcome"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # a line cut short when the batch was killed
+        self.recorded: dict[str, dict] = recorded_outcomes(text)  # key -> outcome fields
         self._file = open(self.path, "a")
         if text and not text.endswith("\n"):
             self._file.write("\n")  # end the cut line so the next record starts on its own line

@@ -25,8 +25,17 @@ Memory that ``RLIMIT_AS`` does not count (tmpfs pages, other processes) is bound
 them, by ``RLIMIT_AS`` per process plus the tmpfs cap.
 
 Where bubblewrap or unprivileged user namespaces are missing, ``isolation_mode`` refuses to grade
-unless the caller accepts ``unsafe`` grading (``make grade UNSAFE=1``): the zygote then runs as a plain
-process with only the resource limits, and every outcome says so.
+unless the caller accepts one of two weaker modes:
+
+- ``uid`` (a container such as Gradescope's, where Docker's seccomp profile forbids user namespaces; the
+  Gradescope runner asks for it): as root, the zygote runs under ``setpriv`` as an unprivileged uid of its
+  own with no capability and ``no_new_privs``, each notebook in a process group of its own with the limits.
+  It is accepted only when a probe running as that uid can read none of the grader's secrets
+  (``paths.grader_only_paths``: the course's tests, fixtures, reference checks, masters and examples must be
+  root-only) and write none of the ``protected`` folders. What it does not give: a private filesystem view
+  (the notebook sees the container's world-readable files) and a network namespace.
+- ``unsafe`` (``make grade UNSAFE=1``): the zygote runs as a plain process with only the resource limits,
+  and every outcome says so.
 """
 
 import ctypes
@@ -40,7 +49,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..paths import PACKAGE_DIR, PUBLIC_DATA, course_dir, data_dir
+from ..paths import PACKAGE_DIR, PUBLIC_DATA, course_dir, data_dir, grader_only_paths
 
 SANDBOX_UID_BASE = 1_000_000  # uids without a passwd entry; as root, zygote k runs as SANDBOX_UID_BASE + (grader pid * 64 + k) % 2**22
 STUDENT_UID = 1000  # the notebook's uid inside its user namespace
@@ -70,16 +79,54 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def isolation_mode(unsafe_allowed: bool) -> str:
-    """``root`` or ``rootless`` (both fully confined), or ``unsafe`` (limits only) when confinement is impossible here
-    and ``unsafe_allowed``; otherwise ``IsolationUnavailable`` saying why."""
+def isolation_mode(unsafe_allowed: bool, separate_uid_for: tuple[Path, ...] | None = None) -> str:
+    """``root`` or ``rootless`` (both fully confined); where confinement is impossible here, ``uid`` when
+    ``separate_uid_for`` is given (the folders the notebook must not write), this process is root and the sandbox's uid
+    can neither read a secret nor write those folders, else ``unsafe`` (limits only) when ``unsafe_allowed``; otherwise
+    ``IsolationUnavailable`` saying why."""
     problem = why_unavailable()
     if problem is None:
         return "root" if is_root() else "rootless"
+    if separate_uid_for is not None and is_root():
+        exposed = reachable_by_sandbox_uid(grader_only_paths(), separate_uid_for)
+        if not exposed:
+            return "uid"
+        problem += f"; a separate uid cannot confine it either: it could {'; '.join(exposed)}"
     if unsafe_allowed:
         return "unsafe"
     raise IsolationUnavailable(f"cannot confine student code on this host: {problem}. Fix that, or grade without "
                                "isolation with UNSAFE=1 (the gradebook then records it); see the README's threat model")
+
+
+def uses_namespaces(mode: str) -> bool:
+    """Whether each notebook gets namespaces of its own (``root``, ``rootless``); else a process group (``uid``, ``unsafe``)."""
+    return mode in ("root", "rootless")
+
+
+def reachable_by_sandbox_uid(secrets: list[Path], protected: tuple[Path, ...]) -> list[str]:
+    """What the uid of a ``uid``-mode zygote could reach of ``secrets`` (read any file or folder under them) and of
+    ``protected`` (write into them), each as a phrase naming the path. A child becomes that uid and asks the kernel
+    (``os.access`` checks the real uid), so ownership, modes and ACLs all count; the file list is made here, as root."""
+    targets = [(str(path), os.R_OK) for secret in secrets for path in [secret, *sorted(secret.rglob("*"))] if secret.exists()]
+    targets += [(str(folder), os.W_OK) for folder in protected if folder.exists()]
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(reader)
+            uid = zygote_uid(0)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            found = [f"{'read' if how == os.R_OK else 'write into'} {path}" for path, how in targets if os.access(path, how)]
+            os.write(writer, "\n".join(found).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        text = answer.read().decode()
+    os.waitpid(child, 0)
+    return text.splitlines()
 
 
 @functools.cache
@@ -110,6 +157,9 @@ def why_unavailable() -> str | None:
 
 def describe(mode: str) -> str:
     """One line for the instructor: which protections this grader run has."""
+    if mode == "uid":
+        return ("isolation: a separate unprivileged uid per zygote, no capabilities, limits per notebook; the grader's secrets "
+                "checked unreadable by it (no user namespaces on this host: no private filesystem view, network open)")
     if mode == "unsafe":
         return ("isolation: NONE (UNSAFE=1): student code runs as you, can read this machine's files and signal the grader; "
                 "only time, memory and process limits apply, and every row says it was graded unsafely")
@@ -165,12 +215,26 @@ def zygote_command(index: int, arguments: list[str]) -> list[str]:
         argv += ["--perms", "0755", "--dir", str(folder)]  # bubblewrap would copy the host folder's mode, e.g. 700
     for path in paths:
         argv += ["--ro-bind", str(path), str(path)]
-    environment = {"PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin", "HOME": WORKDIR, "USER": "student", "LOGNAME": "student",
-                   "PYTHONPATH": str(PACKAGE_DIR.parent), "COMPRESSLAB_DATA": str(data_dir()), "MPLCONFIGDIR": "/tmp/matplotlib"}
-    environment.update({name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ})
-    for name, value in environment.items():
+    for name, value in sandbox_environment(WORKDIR).items():
         argv += ["--setenv", name, value]
     return argv + ["--", sys.executable, *arguments]
+
+
+def separate_uid_command(index: int, arguments: list[str]) -> list[str]:
+    """``uid`` mode: ``python ARGUMENTS`` as ``zygote_uid(index)`` with no capability, ``no_new_privs`` and the sandbox's
+    environment (nothing of the grader's)."""
+    uid = zygote_uid(index)
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+            "--", "env", "-i", *(f"{name}={value}" for name, value in sandbox_environment("/tmp").items()), sys.executable, *arguments]
+
+
+def sandbox_environment(home: str) -> dict[str, str]:
+    """The whole environment of a zygote: the venv's PATH, the library and public data, and the settings that make
+    results reproducible (``PASSED_ENVIRONMENT``), nothing else of the grader's."""
+    environment = {"PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin", "HOME": home, "USER": "student", "LOGNAME": "student",
+                   "PYTHONPATH": str(PACKAGE_DIR.parent), "COMPRESSLAB_DATA": str(data_dir()), "MPLCONFIGDIR": "/tmp/matplotlib"}
+    environment.update({name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ})
+    return environment
 
 
 def zygote_uid(index: int) -> int:
@@ -232,8 +296,9 @@ def _set_limits(memory_bytes: int, processes: int, file_bytes: int) -> None:
         resource.setrlimit(limit, (value, value))
 
 
-def confine_unsafe(workdir: str, memory_bytes: int, processes: int, file_bytes: int) -> None:
-    """``unsafe`` mode: limits only (``RLIMIT_NPROC`` counts every process of this uid, so it is raised by those running)."""
+def confine_without_namespaces(workdir: str, memory_bytes: int, processes: int, file_bytes: int) -> None:
+    """``uid`` and ``unsafe`` modes: limits only (``RLIMIT_NPROC`` counts every process of this uid, so it is raised by those
+    running)."""
     _set_limits(memory_bytes, _tasks_of(os.getuid()) + processes, file_bytes)
     os.chdir(workdir)
 

@@ -35,6 +35,8 @@ import tempfile
 import time
 import traceback
 
+from . import sandbox
+
 PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.quantization.observer", "matplotlib.pyplot",
            "sklearn.datasets", "sklearn.model_selection", "sklearn.cluster", "nbformat", "otter", "otter.test_files",
            "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data",
@@ -92,7 +94,7 @@ def _run_notebook(task: dict, fds: list[int], sock: socket.socket, mode: str, de
     """Fork the keeper, follow it until the notebook's process has ended (or the grader says kill), and say how it ended."""
     to_grader, from_grader = fds
     status_r, status_w = os.pipe()
-    workdir = tempfile.mkdtemp(prefix="compresslab-student-") if mode == "unsafe" else None
+    workdir = None if sandbox.uses_namespaces(mode) else tempfile.mkdtemp(prefix="compresslab-student-")
     cpu_start = _children_cpu()
     keeper = os.fork()
     if keeper == 0:
@@ -135,7 +137,7 @@ def _run_notebook(task: dict, fds: list[int], sock: socket.socket, mode: str, de
     os.close(pidfd)
     os.close(status_r)
     if init is not None:
-        _kill(init, mode)  # unsafe mode: whatever the notebook left in its process group
+        _kill(init, mode)  # without namespaces: whatever the notebook left in its process group
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"event": "done", "wait_status": wait_status, "killed": killed, "keeper_failed": not reported and not killed,
@@ -144,7 +146,7 @@ def _run_notebook(task: dict, fds: list[int], sock: socket.socket, mode: str, de
 
 def _kill(pid: int, mode: str) -> None:
     try:
-        if mode == "unsafe":
+        if not sandbox.uses_namespaces(mode):
             os.killpg(pid, signal.SIGKILL)  # the init leads the notebook's process group
         else:
             os.kill(pid, signal.SIGKILL)  # the init of the notebook's PID namespace: the kernel kills every process in it
@@ -154,9 +156,7 @@ def _kill(pid: int, mode: str) -> None:
 
 def _keep(task: dict, to_grader: int, from_grader: int, status_w: int, mode: str, workdir: str | None, default_threads: int) -> int:
     """The keeper: make the notebook's namespaces, fork their init, tell the zygote its pid, wait for it."""
-    if mode != "unsafe":
-        from . import sandbox
-
+    if sandbox.uses_namespaces(mode):
         sandbox.enter_notebook_namespaces(task["limits"]["scratch_bytes"], task["shown"])
     init = os.fork()
     if init == 0:
@@ -177,12 +177,10 @@ def _keep(task: dict, to_grader: int, from_grader: int, status_w: int, mode: str
 def _init(task: dict, to_grader: int, from_grader: int, status_w: int, mode: str, workdir: str | None, default_threads: int) -> int:
     """The init of the notebook's PID namespace: fork the notebook's process, reap whatever ends until it has ended,
     pass on how it ended. When this process ends, the kernel kills every process left in the namespace."""
-    if mode == "unsafe":
-        os.setpgid(0, 0)  # a process group of its own, which the notebook's process and its children join
-    else:
-        from . import sandbox
-
+    if sandbox.uses_namespaces(mode):
         sandbox.mount_proc()
+    else:
+        os.setpgid(0, 0)  # a process group of its own, which the notebook's process and its children join
     student = os.fork()
     if student == 0:
         os.close(status_w)
@@ -205,12 +203,12 @@ def _notebook_process(task: dict, to_grader: int, from_grader: int, mode: str, w
     from otter.test_files import ExceptionTestFile
 
     from .. import fixtures
-    from . import patches, protocol, sandbox
+    from . import patches, protocol
     from .grading_mode import skipped_indices
 
     limits = task["limits"]
-    if mode == "unsafe":
-        sandbox.confine_unsafe(workdir, limits["memory_bytes"], limits["processes"], limits["scratch_bytes"])
+    if not sandbox.uses_namespaces(mode):
+        sandbox.confine_without_namespaces(workdir, limits["memory_bytes"], limits["processes"], limits["scratch_bytes"])
     else:
         sandbox.confine_student(limits["memory_bytes"], limits["processes"], limits["scratch_bytes"])
     path = os.path.join(os.getcwd(), task["name"])
