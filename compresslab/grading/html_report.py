@@ -22,9 +22,10 @@ from .runner import Outcome, Row  # noqa: E402
 SLOWEST = 10  # submissions listed by grading time
 
 
-def write_report(rows: list[Row], outcomes: dict[tuple[str, str], Outcome], path: Path) -> None:
+def write_report(rows: list[Row], outcomes: dict[tuple[str, str], Outcome], path: Path, extra_sections: str = "") -> None:
+    """extra_sections: HTML appended at the end (hand grading and roster, ``html_manual.manual_section``)."""
     sections = ["<h2>Scores per question</h2>", _histograms(rows), "<h2>Slowest notebooks to grade</h2>", _slowest(outcomes),
-                "<h2>Every lost point</h2>", _failures(rows)]
+                "<h2>Every lost point</h2>", _failures(rows), extra_sections]
     students = len({r.student for r in rows})
     path.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>compresslab grades</title>"
