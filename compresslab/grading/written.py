@@ -46,6 +46,7 @@ class WrittenQuestion:
     prompt: str  # the question's Markdown, without the BEGIN marker
     cell_source: str  # the locked question cell as released, to find it in a submission
     placeholders: frozenset[str]  # the release's answer cells (stripped): an answer equal to them is untouched
+    given: frozenset[str]  # the release's other cells of the question (stripped): not the student's
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ def written_questions(release: Path, notebook: str) -> list[WrittenQuestion]:
             raise ValueError(f"{release}: cell {index} opens a question without a `## Question N: title (written, P points)` heading "
                              f"or without a later `{END}` cell")
         placeholders = frozenset(_source(c).strip() for c in block if ANSWER_TAG in _tags(c))
+        given = frozenset(_source(c).strip() for c in block if ANSWER_TAG not in _tags(c))
         found.append(WrittenQuestion(notebook, f"q{heading[1]}", heading[2], float(heading[3]), source.removeprefix(BEGIN).strip(),
-                                     source, placeholders))
+                                     source, placeholders, given))
     return found
 
 
@@ -86,8 +88,7 @@ def answer_of(notebook: Path | None, question: WrittenQuestion) -> Answer:
     block = None if start is None else _block(cells, start)
     if block is None:
         return Answer("missing", "the question's cell is not in the notebook")
-    released = {_source(c).strip() for c in block if ANSWER_TAG not in _tags(c)}
-    answers = [c for c in block if ANSWER_TAG in _tags(c) or (c["cell_type"] == "markdown" and _source(c).strip() not in released)]
+    answers = [c for c in block if ANSWER_TAG in _tags(c) or (c["cell_type"] == "markdown" and _source(c).strip() not in question.given)]
     if not answers:
         return Answer("missing", "the answer cell was deleted")
     texts = [_source(c).strip() for c in answers]
