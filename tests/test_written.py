@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from compresslab.grading.anonymous import SECRET_FILE, anonymous_codes
-from compresslab.grading.written import answer_of, question_page, render_markdown, written_questions
+from compresslab.grading.written import Answer, answers_of, question_page, render_markdown, written_questions
 
 from conftest import NOTEBOOKS, ROOT
 
@@ -45,10 +45,14 @@ def _with_answers(tmp_path, answers):
     return path
 
 
+def answer_of(path, question):
+    return answers_of(path, [question])[question.name]
+
+
 def test_answers_are_read_as_answered_untouched_or_missing(tmp_path):
     q1, q6 = written_questions(ROOT / "assignment" / "int8_cnn.ipynb", "int8_cnn")
-    edited = _with_answers(tmp_path, {"q1": "Bell-shaped, centred at $0$.", "q6": None})
-    assert answer_of(edited, q1).state == "answered" and "Bell-shaped" in answer_of(edited, q1).text
+    edited = _with_answers(tmp_path, {"q1": "Bell-shaped, centred at $0$.\n\n\x1b[2J cleared", "q6": None})
+    assert answer_of(edited, q1) == Answer("answered", "Bell-shaped, centred at $0$.\n\n\\x1b[2J cleared"), "control characters escaped"
     assert answer_of(edited, q6).state == "missing" and "deleted" in answer_of(edited, q6).text
     released = ROOT / "data" / "examples" / "blank" / "int8_cnn.ipynb"
     assert [answer_of(released, q).state for q in (q1, q6)] == ["untouched", "untouched"]

@@ -16,4 +16,9 @@
 - ``reports``: ``scores.csv``, ``gradebook.csv`` and the printed gradebook
 - ``html_report``: ``report.html`` (histograms per question, slowest notebooks, every lost point)
 - ``feedback``: ``feedback/<student>/<notebook>.md``, what the student may see
+- ``written``: the release's written questions, each student's answers, one HTML page per question (``OUT/written/``)
+- ``anonymous``: stable anonymous codes for students and the key from codes to names
+- ``manual``: ``manual.csv`` (points given by hand, regrades) written, checked and merged into the rows
+- ``canvas``: a Canvas roster read and matched, ``canvas.csv`` written
+- ``html_manual``: the hand-grading and roster section of ``report.html``
 """

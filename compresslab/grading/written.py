@@ -76,14 +76,19 @@ def written_questions(release: Path, notebook: str) -> list[WrittenQuestion]:
     return found
 
 
-def answer_of(notebook: Path | None, question: WrittenQuestion) -> Answer:
-    """A submission's answer to ``question``; ``notebook``: the private copy of the student's notebook (``None``: not handed in)."""
+def answers_of(notebook: Path | None, questions: list[WrittenQuestion]) -> dict[str, Answer]:
+    """``{question name: Answer}`` of one submitted notebook, read once; ``notebook``: the private copy of the student's
+    notebook (``None``: not handed in). Control characters in answers are written as visible escapes, line by line."""
     if notebook is None:
-        return Answer("missing", f"no {question.notebook}.ipynb handed in")
+        return {q.name: Answer("missing", f"no {q.notebook}.ipynb handed in") for q in questions}
     problem = notebook_problem(notebook)  # reads at most MAX_NOTEBOOK_BYTES and checks the cells' structure
     if problem:
-        return Answer("missing", problem)
+        return {q.name: Answer("missing", problem) for q in questions}
     cells = json.loads(notebook.read_bytes())["cells"]
+    return {q.name: _answer(cells, q) for q in questions}
+
+
+def _answer(cells: list[dict], question: WrittenQuestion) -> Answer:
     start = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and _source(c) == question.cell_source), None)
     block = None if start is None else _block(cells, start)
     if block is None:
@@ -94,12 +99,22 @@ def answer_of(notebook: Path | None, question: WrittenQuestion) -> Answer:
     texts = [_source(c).strip() for c in answers]
     if all(not t or t in question.placeholders for t in texts):
         return Answer("untouched", "")
-    return Answer("answered", "\n\n".join(t if c["cell_type"] == "markdown" else f"```python\n{t}\n```" for c, t in zip(answers, texts) if t))
+    text = "\n\n".join(t if c["cell_type"] == "markdown" else f"```python\n{t}\n```" for c, t in zip(answers, texts) if t)
+    return Answer("answered", "\n".join(printable(line) for line in text.split("\n")))
 
 
 def collect_answers(submissions: list[Submission], questions: dict[str, list[WrittenQuestion]]) -> dict[tuple[str, str, str], Answer]:
     """``{(student, notebook, question): Answer}`` for every submission and written question."""
-    return {(s.student, q.notebook, q.name): answer_of(s.notebooks.get(q.notebook), q) for s in submissions for qs in questions.values() for q in qs}
+    found = {}
+    for submission in submissions:
+        for notebook, notebook_questions in questions.items():
+            refused = submission.problem or submission.refused.get(notebook)
+            if refused:
+                answers = {q.name: Answer("missing", refused) for q in notebook_questions}
+            else:
+                answers = answers_of(submission.notebooks.get(notebook), notebook_questions)
+            found |= {(submission.student, notebook, name): answer for name, answer in answers.items()}
+    return found
 
 
 def write_pages(folder: Path, questions: dict[str, list[WrittenQuestion]], answers: dict[tuple[str, str, str], Answer],
