@@ -155,7 +155,7 @@ def holds_entries(path: Path) -> bool:
     """Whether the manual.csv at ``path`` has any points or comment typed in (then ``make grade`` must not replace it)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            return any(len(r) > 5 and (r[3].strip() or r[5].strip()) for r in list(csv.reader(f))[1:])
+            return any((len(r) > 3 and r[3].strip()) or (len(r) > 5 and r[5].strip()) for r in list(csv.reader(f))[1:])
     except (OSError, UnicodeDecodeError, csv.Error):
         return path.exists()
 
