@@ -14,9 +14,10 @@ import pytest
 
 from compresslab.grading.anonymous import KEY_FILE
 from compresslab.grading.autograders import questions
-from compresslab.grading.written import written_questions
+from compresslab.grading.written import MATHJAX, written_questions
 
 from conftest import NOTEBOOKS, ROOT, run_make_grade
+from test_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, _require_browser
 
 EXAMPLES = ROOT / "data" / "examples"
 NOTEBOOK = "int8_cnn"
@@ -258,3 +259,31 @@ def test_a_manual_csv_with_points_typed_in_is_never_replaced(graded, tmp_path):
     done = run_make_grade(submissions, copy)
     assert done.returncode == 0 and (copy / "manual.csv").read_bytes() == typed
     assert "holds points typed in and was left as it is" in done.stdout
+
+
+def test_a_written_page_opened_in_chromium_runs_no_student_code(graded):
+    """The page as a TA's browser opens it (headless Chromium through Selenium): the student's `<script>` is text on the
+    page, no alert opened, and the only script element is the page's MathJax tag."""
+    _require_browser()
+    from selenium import webdriver
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        driver.set_page_load_timeout(120)
+        driver.get((graded[1] / "written" / NOTEBOOK / "q1.html").as_uri())
+        with pytest.raises(NoAlertPresentException):
+            driver.switch_to.alert.text  # noqa: B018 (reading it is the check)
+        scripts = driver.find_elements(By.TAG_NAME, "script")
+        assert [s.get_attribute("src") for s in scripts] == [MATHJAX]
+        answers = [a.text for a in driver.find_elements(By.CSS_SELECTOR, ".answer")]
+        assert len(answers) == 11 and any("<script>alert(1)</script>" in a for a in answers)
+        assert driver.title.startswith(f"{NOTEBOOK} q1: Visualize the weights")
+    finally:
+        driver.quit()
