@@ -62,6 +62,17 @@ def test_answers_are_read_as_answered_untouched_or_missing(tmp_path):
     assert answer_of(broken, q1).state == "missing" and "not a valid Jupyter notebook" in answer_of(broken, q1).text
 
 
+def test_a_hand_edited_notebook_cannot_stop_the_collection(tmp_path):
+    q1 = written_questions(ROOT / "assignment" / "int8_cnn.ipynb", "int8_cnn")[0]
+    path = _with_answers(tmp_path, {"q1": "PLACE"})
+    nb = json.loads(path.read_text())
+    answer = next(c for c in nb["cells"] if "".join(c["source"]) == "PLACE")
+    answer["source"] = ["an answer ", 42, None, "in parts"]
+    nb["cells"][0]["metadata"] = "not a dict"
+    path.write_text(json.dumps(nb))
+    assert answer_of(path, q1) == Answer("answered", "an answer in parts")
+
+
 def test_a_markdown_cell_the_student_added_inside_the_question_counts(tmp_path):
     q1 = written_questions(ROOT / "assignment" / "int8_cnn.ipynb", "int8_cnn")[0]
     path = _with_answers(tmp_path, {})

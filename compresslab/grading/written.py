@@ -183,8 +183,9 @@ def _block(cells: list[dict], start: int) -> list[dict] | None:
 
 
 def _source(cell: dict) -> str:
+    """A cell's text; a source list holding anything but strings (a hand-edited notebook) keeps only its strings."""
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
+    return "".join(part for part in source if isinstance(part, str)) if isinstance(source, list) else source
 
 
 def _tags(cell: dict) -> list:
