@@ -33,8 +33,10 @@ release: $(STAMP)
 ## Grade a folder of submissions: make grade SUBMISSIONS=dir OUT=dir [JOBS=n] [TIMEOUT=s] [CELL_TIMEOUT=s] [MEMORY_GB=n] [PROCESSES=n] [SCRATCH_GB=n] [FULL=1] [UNSAFE=1]
 ## (JOBS, TIMEOUT, CELL_TIMEOUT, MEMORY_GB, PROCESSES, SCRATCH_GB and UNSAFE are read from the environment by the grader; re-running resumes.
 ##  UNSAFE=1 grades without the sandbox where bubblewrap or user namespaces are missing: see the README's threat model.)
+## MANUAL=manual.csv merges points given by hand (written answers, regrades) without grading again; ROSTER=roster.csv
+## (a Canvas Gradebook export) writes OUT/canvas.csv; NAMES=1 shows names instead of anonymous codes in OUT/written/.
 grade: $(STAMP)
-	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT) $(if $(FULL),--full)
+	$(PY) -m compresslab.grading.cli $(SUBMISSIONS) --out $(OUT) $(if $(FULL),--full) $(if $(MANUAL),--manual $(MANUAL)) $(if $(ROSTER),--roster $(ROSTER)) $(if $(NAMES),--names)
 
 ## Merge a class graded in parts on several machines: make merge PARTS="grades-1 grades-2" SUBMISSIONS=all OUT=grades
 ## (the parts' journals are merged into OUT, then `make grade` resumes from them: nothing is graded again).

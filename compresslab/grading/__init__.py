@@ -19,4 +19,9 @@
 - ``feedback``: ``feedback/<student>/<notebook>.md``, what the student may see
 - ``merge``: ``make merge``, the outputs of a class graded in parts on several machines
 - ``gradescope``: Gradescope's ``run_autograder``, one submission graded as ``make grade`` does, into ``results.json``
+- ``written``: the release's written questions, each student's answers, one HTML page per question (``OUT/written/``)
+- ``anonymous``: stable anonymous codes for students and the key from codes to names
+- ``manual``: ``manual.csv`` (points given by hand, regrades) written, checked and merged into the rows
+- ``canvas``: a Canvas roster read and matched, ``canvas.csv`` written
+- ``html_manual``: the hand-grading and roster section of ``report.html``
 """

@@ -2,7 +2,8 @@
 
 Per question: the score, and for each lost point the test case and the reason the check gave
 (the assertion message, e.g. a shape, dtype or mismatching values), or why the notebook could not
-be graded (timeout, memory, crash, missing or invalid notebook). Never the test source: hidden
+be graded (timeout, memory, crash, missing or invalid notebook). Written questions and regrades show the points and
+comment given by hand (``manual.py``), or that the answer is not graded yet. Never the test source: hidden
 tests are named by case number only. Messages quote what the student's code raised, so every control
 character (ANSI escapes, BEL, bidi overrides) is written as a visible escape (``safe_text.printable``).
 """
@@ -12,6 +13,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from .manual import HAND_STATUSES, MANUAL, UNGRADED
 from .runner import Row
 from .safe_text import printable
 
@@ -44,11 +46,15 @@ def student_folder(student: str) -> str:
 
 def feedback_text(notebook: str, rows: list[Row]) -> str:
     score, possible = sum(r.score for r in rows), sum(r.possible for r in rows)
-    lines = [f"# {notebook}: {score:g} / {possible:g} points", ""]
-    if rows and rows[0].status != "graded":
-        lines += [f"Status: **{printable(rows[0].status)}**. {printable(rows[0].message.split('; ')[0])}", ""]
+    ungraded = sum(r.possible for r in rows if r.status == UNGRADED)
+    lines = [f"# {notebook}: {score:g} / {possible:g} points" + (f" ({ungraded:g} points not graded yet)" if ungraded else ""), ""]
+    autograded = [r for r in rows if r.status not in HAND_STATUSES]
+    if autograded and autograded[0].status != "graded":
+        lines += [f"Status: **{printable(autograded[0].status)}**. {printable(autograded[0].message.split('; ')[0])}", ""]
     lines += ["| question | score | what was wrong |", "| --- | --- | --- |"]
     for row in rows:
-        reason = "" if row.score == row.possible else printable(row.message).replace("|", "\\|")
-        lines.append(f"| {row.question} | {row.score:g} / {row.possible:g} | {reason} |")
+        shown = row.status in HAND_STATUSES or row.score != row.possible  # a grader's comment is shown even on full marks
+        reason = printable(row.message).replace("|", "\\|") if shown else ""
+        graded_by = " (by hand)" if row.status == MANUAL else ""
+        lines.append(f"| {row.question} | {row.score:g} / {row.possible:g}{graded_by} | {reason} |")
     return "\n".join(lines) + "\n"

@@ -41,13 +41,14 @@ NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def write_report(rows: list[Row], outcomes: dict[tuple[str, str], Outcome], path: Path, similar: list[Pair] = (),
-                 hand_graded: frozenset[str] = frozenset()) -> None:
+                 hand_graded: frozenset[str] = frozenset(), extra_sections: str = "") -> None:
     """Write the page.
 
     rows: every (student, notebook, question) row (``runner.batch_rows``).
     outcomes: (student, notebook) -> its grading outcome (test case failures, status, seconds).
     similar: pairs compared by ``similarity.write_similarity``, flagged first; only flagged ones are shown.
     hand_graded: ``notebook/question`` names whose scores were given by hand (the per-question table says so).
+    extra_sections: HTML shown after the per-question table (hand grading and roster, ``html_manual.manual_section``).
     """
     students = sorted({r.student for r in rows})
     anchors = {student: f"s{index}" for index, student in enumerate(students)}
@@ -60,7 +61,8 @@ def write_report(rows: list[Row], outcomes: dict[tuple[str, str], Outcome], path
         ("Slowest notebooks to grade", _slowest(outcomes)),
         ("Every student", _students(rows, anchors)),
     ]
-    body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
+    headed = [f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections]
+    body = "".join(headed[:2]) + extra_sections + "".join(headed[2:])
     path.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>compresslab grades</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"

@@ -10,6 +10,7 @@ from dataclasses import astuple, fields
 from pathlib import Path
 
 from .engine import UNSAFE_NOTE
+from .manual import HAND_STATUSES, OVERRIDE_NOTE, UNGRADED
 from .runner import Row
 from .safe_text import csv_cell, printable
 
@@ -25,24 +26,29 @@ def write_scores(rows: list[Row], path: Path) -> None:
 
 
 def gradebook(rows: list[Row]) -> tuple[list[str], list[list]]:
-    """Header and one line per student: a column per ``notebook/question``, total, possible, status, message."""
+    """Header and one line per student: a column per ``notebook/question``, total, possible, ungraded (points of written
+    questions not graded by hand yet), status, message (the reasons of ungradable notebooks and of scores set by hand)."""
     columns = sorted({(r.notebook, r.question) for r in rows}, key=lambda c: next(i for i, r in enumerate(rows) if (r.notebook, r.question) == c))
     by_student = defaultdict(dict)
     for row in rows:
         by_student[row.student][(row.notebook, row.question)] = row
-    header = ["student"] + [f"{n}/{q}" for n, q in columns] + ["total", "possible", "status", "message"]
+    header = ["student"] + [f"{n}/{q}" for n, q in columns] + ["total", "possible", "ungraded", "status", "message"]
     lines = []
     for student in sorted(by_student):
         cells = by_student[student]
         problems = {}
+        notes = []
         for row in cells.values():
-            if row.status != "graded" or row.message.startswith(UNSAFE_NOTE):
+            if row.message.startswith(OVERRIDE_NOTE):
+                notes.append(f"{row.notebook}/{row.question}: {row.message}")
+            elif (row.status != "graded" and row.status not in HAND_STATUSES) or row.message.startswith(UNSAFE_NOTE):
                 problems.setdefault(f"{row.notebook}: {row.message}", row.status)
         status = ", ".join(sorted(set(problems.values()))) or "graded"
         lines.append(
             [student]
             + [cells[c].score if c in cells else 0.0 for c in columns]
-            + [sum(r.score for r in cells.values()), sum(r.possible for r in cells.values()), status, "; ".join(problems)]
+            + [sum(r.score for r in cells.values()), sum(r.possible for r in cells.values()),
+               sum(r.possible for r in cells.values() if r.status == UNGRADED), status, "; ".join(list(problems) + notes)]
         )
     return header, lines
 

@@ -35,7 +35,7 @@ class Row:
     question: str
     score: float
     possible: float
-    status: str  # graded | memory | processes | missing | invalid | timeout | crashed | interrupted
+    status: str  # graded | memory | processes | missing | invalid | timeout | crashed | interrupted; manual | ungraded (manual.py)
     message: str  # control characters escaped (``safe_text.printable``): it may quote the student's code
 
 
