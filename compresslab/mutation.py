@@ -20,7 +20,7 @@ import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -45,6 +45,7 @@ class Mutant:
     description: str  # the mistake, in one line
     cell: str  # first line of the reference cell it edits (its def/class line)
     edits: tuple[tuple[str, str], ...]  # (old, new) replacements in that cell; each old must occur
+    hint: str = ""  # what a student should look at, without the code (default: the catalog's ``HINTS`` of its function)
 
 
 @dataclass
@@ -61,12 +62,12 @@ class Result:
 
 
 def catalog(notebook: str) -> list[Mutant]:
-    """The ``MUTANTS`` of ``tests/mutants/<notebook>.py``."""
+    """The ``MUTANTS`` of ``tests/mutants/<notebook>.py``, each with its hint (its own, else ``HINTS[function]``)."""
     path = CATALOG_DIR / f"{notebook}.py"
     spec = importlib.util.spec_from_file_location(f"mutants_{notebook}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.MUTANTS
+    return [replace(m, hint=m.hint or module.HINTS[m.function]) for m in module.MUTANTS]
 
 
 def catalogued_notebooks() -> list[str]:
