@@ -16,8 +16,8 @@ Of each failing case, two files keep what the mistake did:
 
 import argparse
 import hashlib
+import math
 import os
-import pprint
 import queue
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -34,11 +34,11 @@ from .grading.engine import Limits, Task, Zygote, case_verdict
 from .paths import PACKAGE_DIR
 
 PUBLIC_TABLE = PACKAGE_DIR / "public_mistakes.py"
-PUBLIC_VALUES = 4096  # elements of a public check's value kept as a literal at most (larger ones are left out)
+PUBLIC_VALUES = 1000  # elements of a public check's value kept as a literal at most (larger ones are left out)
 
 
 def record(notebook: str, jobs: int = os.cpu_count() or 1) -> Path:
-    """Trace-grade every mutant of ``notebook`` and write ``diagnosis.mistakes_path(notebook)``; refresh the public table."""
+    """Trace-grade every mutant of ``notebook`` and write ``diagnosis.mistakes_path(notebook)`` (then ``write_public_table``)."""
     root = PACKAGE_DIR.parent
     autograder = root / "autograder" / f"{notebook}-autograder.zip"
     tests = otter_tests(autograder)
@@ -54,8 +54,19 @@ def record(notebook: str, jobs: int = os.cpu_count() or 1) -> Path:
               "mistakes": [{"function": m.function, "description": m.description, "hint": m.hint} for m in mutants], "cases": cases}
     path = diagnosis.mistakes_path(notebook)
     torch.save(stored, path)
-    write_public_table(notebook, mutants, failures, public_cases(tests))
     return path
+
+
+def write_public_table() -> Path:
+    """Rewrite ``compresslab/public_mistakes.py`` from every notebook's mistakes file."""
+    table = {}
+    for notebook in mutation.catalogued_notebooks():
+        path = diagnosis.mistakes_path(notebook)
+        if path.is_file():
+            tests = otter_tests(PACKAGE_DIR.parent / "autograder" / f"{notebook}-autograder.zip")
+            table[notebook] = public_entries(torch.load(path, weights_only=True), public_cases(tests))
+    PUBLIC_TABLE.write_text(public_table_source(table))
+    return PUBLIC_TABLE
 
 
 def catalog_digest(notebook: str) -> str:
@@ -71,7 +82,7 @@ def public_cases(tests: dict[str, str]) -> set[tuple[str, str]]:
 
 
 def trace_failures(notebook: str, mutants: list[mutation.Mutant], reference: dict, jobs: int) -> list[dict]:
-    """Per mutant, ``{(test file, case): {"reason", "records", "names", "kinds", "public_reason"}}`` of the cases it fails
+    """Per mutant, ``{(test file, case): {"reason", "records", "checks"}}`` of the cases it fails
     in the first of its rounds (``mutation.rounds``) where it fails any; a mutant whose notebook cannot be graded fails none."""
     root = PACKAGE_DIR.parent
     reference_notebook = nbformat.read(root / "data" / "examples" / "reference" / f"{notebook}.ipynb", as_version=4)
@@ -110,7 +121,7 @@ def _failed_cases(outcome: dict, reference: dict) -> dict:
             if report["error"] is None and len(report["records"]) == len(expected):
                 failing = diagnosis.failing_checks(report, expected, decide)
                 failed[(test_file, case)] = {"reason": None, "records": [[i, report["records"][i]["actual"]] for i in failing],
-                                             "checks": [(report["records"][i]["kind"], report["records"][i]["name"]) for i in failing]}
+                                             "checks": [[report["records"][i]["kind"], report["records"][i]["name"]] for i in failing]}
             else:
                 failed[(test_file, case)] = {"reason": reason, "records": [], "checks": []}
     return failed
@@ -144,30 +155,54 @@ class _Zygotes:
             return list(pool.map(one, tasks))
 
 
-def write_public_table(notebook: str, mutants: list[mutation.Mutant], failures: list[dict], public: set[tuple[str, str]]) -> None:
-    """Replace ``notebook``'s part of ``compresslab/public_mistakes.py`` with its mutants' failing public checks."""
-    from . import public_mistakes
-
-    by_check: dict[str, list] = {}
-    for mutant, failed in zip(mutants, failures):
-        said = (mutant.description, mutant.hint)
-        for key, entry in failed.items():
-            if key not in public:
+def public_entries(stored: dict, public: set[tuple[str, str]]) -> dict[str, list]:
+    """A notebook's part of the public table, from its mistakes file ``stored``: per public check name (or failure
+    reason, for a case that failed without a failing value), ``(kind, (description, hint), value)`` of each mistake
+    whose first failing check of a public case it is (the public check raises there; values of at most
+    ``PUBLIC_VALUES`` elements)."""
+    entries: dict[str, list] = {}
+    for test_file, cases in stored["cases"].items():
+        for case, failed in cases.items():
+            if (test_file, case) not in public:
                 continue
-            if entry["reason"] is not None:
-                by_check.setdefault(entry["reason"], []).append(("reason", said, None))
-            for (kind, name), (_, actual) in zip(entry["checks"], entry["records"]):
-                if actual.numel() <= PUBLIC_VALUES:
-                    by_check.setdefault(name, []).append((kind, said, actual.tolist()))
-    table = {**public_mistakes.BY_NOTEBOOK, notebook: by_check}
-    PUBLIC_TABLE.write_text(
-        '"""What the catalogued mistakes (``tests/mutants/``) output on the public tests\' inputs: generated by\n'
-        "``python -m compresslab.mistakes`` (``make fixtures``); do not edit. ``checks`` reads it to name the mistake\n"
-        "a failing public check behaves like.\n\n"
-        "``BY_NOTEBOOK[notebook][check name or failure reason]``: ``[(kind, (description, hint), value)]``; kind is the\n"
-        'check\'s ("close", "equal", ...), or "reason" for a case that failed with exactly that reason (value ``None``).\n'
-        '"""\n\n'
-        f"BY_NOTEBOOK = {pprint.pformat(dict(sorted(table.items())), width=150, compact=True)}\n")
+            for entry in failed:
+                said = (stored["mistakes"][entry["mistake"]]["description"], stored["mistakes"][entry["mistake"]]["hint"])
+                if entry["reason"] is not None:
+                    entries.setdefault(entry["reason"], []).append(("reason", said, None))
+                if entry["records"] and entry["records"][0][1].numel() <= PUBLIC_VALUES:  # a public check stops at its first failure
+                    (kind, name), (_, actual) = entry["checks"][0], entry["records"][0]
+                    entries.setdefault(name, []).append((kind, said, actual.tolist()))
+    return entries
+
+
+def public_table_source(table: dict[str, dict]) -> str:
+    """The source of ``compresslab/public_mistakes.py`` holding ``table`` (``{notebook: public_entries(...)}``)."""
+    return ('"""What the catalogued mistakes (``tests/mutants/``) output on the public tests\' inputs: generated by\n'
+            "``python -m compresslab.mistakes`` (``make fixtures``); do not edit. ``checks`` reads it to name the mistake\n"
+            "a failing public check behaves like.\n\n"
+            "``BY_NOTEBOOK[notebook][check name or failure reason]``: ``[(kind, (description, hint), value)]``; kind is the\n"
+            'check\'s ("close", "equal", ...), or "reason" for a case that failed with exactly that reason (value ``None``).\n'
+            '"""\n\n' + _literal(table))
+
+
+def _literal(table: dict) -> str:
+    """``BY_NOTEBOOK = {...}`` as Python source, one entry per line."""
+    lines = ['NAN, INF = float("nan"), float("inf")', "", "BY_NOTEBOOK = {"]
+    for notebook, by_check in sorted(table.items()):
+        lines.append(f"    {notebook!r}: {{")
+        for key, entries in by_check.items():
+            lines += [f"        {key!r}: ["] + [f"            ({kind!r}, {said!r}, {_numbers(value)})," for kind, said, value in entries] + ["        ],"]
+        lines.append("    },")
+    return "\n".join(lines + ["}", ""])
+
+
+def _numbers(value) -> str:
+    """A number, or nested lists of numbers, as a Python literal (NaN and infinities by name)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_numbers(v) for v in value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NAN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
+    return repr(value)
 
 
 def _fixture_bytes(notebook: str) -> bytes | None:
@@ -184,6 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     for notebook in args.notebooks:
         print(f"wrote {record(notebook, args.jobs)}")
+    print(f"wrote {write_public_table()}")
 
 
 if __name__ == "__main__":
