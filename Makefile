@@ -44,10 +44,12 @@ checkpoints: $(STAMP)
 	$(PY) -m compresslab.checkpoints --all
 
 ## Regenerate the hidden-test fixtures in data/fixtures from the reference solutions, then what each check expects
-## (data/fixtures/*.checks.pt, from the reference example that `make release` writes).
+## (data/fixtures/*.checks.pt, from the reference example that `make release` writes), then how each catalogued
+## mistake fails the tests (data/fixtures/*.mistakes.pt and compresslab/public_mistakes.py: run `make release` after).
 fixtures: $(STAMP)
 	$(PY) -m compresslab.fixtures $(NOTEBOOKS)
 	$(PY) -m compresslab.grading.reference_checks $(NOTEBOOKS)
+	$(PY) -m compresslab.mistakes $(NOTEBOOKS)
 
 ## Grade every catalogued wrong implementation (tests/mutants/); refresh the README's mutation table.
 mutation: $(STAMP)
