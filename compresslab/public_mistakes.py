@@ -18,6 +18,7 @@ BY_NOTEBOOK = {
             ('close', ('range off by one: 128 / max|w| (2**(b-1) instead of 2**(b-1) - 1)', 'which magnitude maps to 127, how you round, and the scale of an all-zero tensor'), 256.0),
             ('close', ('max instead of max-abs: negative extremes overflow', 'which magnitude maps to 127, how you round, and the scale of an all-zero tensor'), 508.0),
             ('close', ("seed 001's 3-sigma range instead of max-abs", 'which magnitude maps to 127, how you round, and the scale of an all-zero tensor'), 130.25641503418709),
+            ('close', ("seed 001's 3-sigma range onto 255 levels: 255 / (6 std)", 'which magnitude maps to 127, how you round, and the scale of an all-zero tensor'), 130.7692413330078),
         ],
         'AssertionError: conv1.activations: expected 4704 values after two batches of 2 images, got 6400': [
             ('reason', ("conv1.activations records conv2's output instead of its input", "which tensor each hook records (a layer's input or its output, before or after ReLU), and that it appends every batch only while profiling is on"), None),
@@ -48,6 +49,7 @@ BY_NOTEBOOK = {
         'output scale of the first layer (no preceding layers)': [
             ('close', ("forgets this layer's weight scale", "the scale a layer's integer input already carries: the input scale times every preceding (weight scale, output scale) pair"), 63.5),
             ('close', ('multiplies by the cumulative scale instead of dividing', "the scale a layer's integer input already carries: the input scale times every preceding (weight scale, output scale) pair"), 158.75),
+            ('close', ("seed 001's 255 / (max - min) of the activations multiplied by the scales", "the scale a layer's integer input already carries: the input scale times every preceding (weight scale, output scale) pair"), 12.75),
         ],
         'quantized bias (scale n_in * n_w * (2 * 0.25) * (10 * 0.3) = 100 * 4 * 0.5 * 3 = 600: every pair in ns counts)': [
             ('equal', ("clamps the int32 bias to the int8 range (seed 001's slip)", "the scale the bias must share with the accumulator (input scale, this layer's weight scale and the preceding pairs), rounding, and the 32-bit range"), [127.0, -128.0, 6.0]),
@@ -55,6 +57,7 @@ BY_NOTEBOOK = {
             ('equal', ("ignores the preceding layers' scales (ns) entirely", "the scale the bias must share with the accumulator (input scale, this layer's weight scale and the preceding pairs), rounding, and the 32-bit range"), [200.0, -100.0, 4.0]),
             ('equal', ('ignores the preceding output scales', "the scale the bias must share with the accumulator (input scale, this layer's weight scale and the preceding pairs), rounding, and the 32-bit range"), [4000.0, -2000.0, 80.0]),
             ('equal', ("seed 001's 255 / (max - min) rescaling of the bias", "the scale the bias must share with the accumulator (input scale, this layer's weight scale and the preceding pairs), rounding, and the 32-bit range"), [170.0, -85.0, 3.0]),
+            ('equal', ("seed 001's bias: 255 / (max - min) of the scaled bias, clamped to [-127, 128]", "the scale the bias must share with the accumulator (input scale, this layer's weight scale and the preceding pairs), rounding, and the 32-bit range"), [128.0, -85.0, 3.0]),
         ],
     },
     'kmeans_linear': {

@@ -17,6 +17,7 @@ from compresslab.grading.autograders import otter_tests
 from compresslab.grading.engine import Limits
 from compresslab.grading.runner import grade_notebook
 
+import seed_answers
 from conftest import ROOT
 
 NOTEBOOKS = mutation.catalogued_notebooks()
@@ -184,3 +185,22 @@ def test_a_right_answer_is_never_in_the_public_table():
                 with pytest.raises(AssertionError):
                     decide({**record, "from_student": False}, reference)
     assert public_mistakes.BY_NOTEBOOK.keys() == set(NOTEBOOKS)
+
+
+@pytest.fixture(scope="module")
+def seed_results():
+    return seed_answers.grade_all()
+
+
+def test_the_seeds_real_wrong_answers_are_named_and_their_right_answers_lose_nothing(seed_results):
+    for seed, result in seed_results:
+        named = seed_answers.named_mistakes(seed.notebook, result.messages)
+        if seed.expected is None:
+            assert not result.caught, f"seed {seed.seed}: a right answer lost points: {result.messages}"
+        else:
+            assert seed.expected in named, f"seed {seed.seed}: {seed.answer.description}: the feedback names {named}, not {seed.expected!r}"
+
+
+def test_readme_seed_table_is_the_measured_one(seed_results):
+    readme = (ROOT / "README.md").read_text()
+    assert readme == seed_answers.readme_with_table(readme, seed_answers.table(seed_results)), "run `python tests/seed_answers.py` and commit README.md"
