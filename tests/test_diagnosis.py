@@ -16,6 +16,7 @@ from compresslab.grading import diagnosis, grading_mode, reference_checks
 from compresslab.grading.autograders import otter_tests
 from compresslab.grading.engine import Limits
 from compresslab.grading.runner import grade_notebook
+from compresslab.notebooks import execute_notebook
 
 import seed_answers
 from conftest import ROOT
@@ -204,3 +205,20 @@ def test_the_seeds_real_wrong_answers_are_named_and_their_right_answers_lose_not
 def test_readme_seed_table_is_the_measured_one(seed_results):
     readme = (ROOT / "README.md").read_text()
     assert readme == seed_answers.readme_with_table(readme, seed_answers.table(seed_results)), "run `python tests/seed_answers.py` and commit README.md"
+
+
+def test_grader_check_in_the_students_notebook_names_the_mistake(tmp_path):
+    """The real surface: the released int8_cnn notebook with a wrong answer, executed in a Jupyter kernel up to its first
+    ``grader.check`` (time-only cells left out, as a student may skip them), prints the mistake's name."""
+    nb = nbformat.read(ROOT / "data" / "examples" / "reference" / "int8_cnn.ipynb", as_version=4)
+    mutant = next(m for m in mutation.catalog("int8_cnn") if m.description == "floor instead of round")
+    nb = mutation.mutate(nb, mutant)
+    first_check = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith("grader.check("))
+    skip = grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / "int8_cnn.ipynb", as_version=4))
+    nb.cells = [c for c in nb.cells[:first_check + 1] if c.cell_type != "code" or c.source not in skip]
+    path = tmp_path / "int8_cnn.ipynb"
+    nbformat.write(nb, path)
+    executed = execute_notebook(path, cwd=tmp_path)
+    shown = " ".join(str(output.get("data", {}).get("text/plain", "")) + str(output.get("data", {}).get("text/html", "")) + str(output.get("text", ""))
+                     for output in executed.cells[-1].get("outputs", []))
+    assert "your answer behaves like a known mistake: floor instead of round" in shown, shown[:2000]
