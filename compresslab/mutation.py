@@ -9,6 +9,10 @@ questions whose tests name its function or class and run no checkpoint model, th
 naming it, then every question; only one that keeps full marks on every question counts as
 surviving. Its score and the cases that caught it are those of the round that caught it.
 
+Each mutant's description and ``hint`` are also course material: the feedback names the mistake a failing answer
+behaves like in those words (``compresslab.mistakes`` records how each mutant fails the tests at ``make fixtures``;
+``grading.diagnosis`` and the public checks match a student's outputs against that record).
+
 ``python -m compresslab.mutation`` (``make mutation``) grades every catalog, writes
 ``mutation-results.md`` and refreshes the generated table in the README; given notebook names,
 it grades only those catalogs and leaves the README alone.

@@ -412,7 +412,7 @@ class _Tests:
                     score += case.points
                 else:
                     shown = self._withhold_test_code(reason) if case.hidden else reason
-                    mistake = self.mistakes and diagnosis.explain(self.mistakes, test_file.name, case.name, report, reason, expected, decide)
+                    mistake = diagnosis.explain(self.mistakes, test_file.name, case.name, report, reason, expected, decide) if self.mistakes else None
                     failures.append((case.name, f"{shown}; {mistake}" if mistake else shown))
             if test_file.all_or_nothing and failures:
                 score = 0.0
