@@ -224,7 +224,7 @@ def main() -> None:
         "Cost of naming the mistake (`grading.diagnosis`, in the grader's process): the first catalogued mutant of each "
         "function graded on the questions naming it, one zygote:",
         "",
-        "| notebook | mistakes file (KB) | load (ms) | mutants | failed cases matched | named | matching CPU (ms) | per notebook (ms) | share of grading CPU |",
+        "| notebook | mistakes file (KB) | load, once per batch (ms) | mutants | failed cases matched | named | matching CPU (ms) | per notebook (ms) | share of grading CPU |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     zygote = Zygote()

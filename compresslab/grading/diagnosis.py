@@ -45,12 +45,18 @@ def fingerprint(notebook: str, tests: dict[str, str], fixture_bytes: bytes | Non
             "checks": hashlib.sha256(checks.read_bytes() if checks.is_file() else b"").hexdigest()}
 
 
+_LOADED: dict[tuple, dict] = {}  # (path, size, mtime) -> its content: a batch reads each notebook's file once
+
+
 def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict | None:
     """The mistakes file of ``notebook`` when it was recorded for these tests, fixtures and reference checks, else ``None``."""
     path = mistakes_path(notebook)
     if not path.is_file():
         return None
-    stored = torch.load(path, map_location="cpu", weights_only=True)
+    stamp = (str(path), path.stat().st_size, path.stat().st_mtime_ns)
+    if stamp not in _LOADED:
+        _LOADED[stamp] = torch.load(path, map_location="cpu", weights_only=True)
+    stored = _LOADED[stamp]
     wanted = fingerprint(notebook, tests, fixture_bytes)
     return stored if all(stored.get(key) == value for key, value in wanted.items()) else None
 
