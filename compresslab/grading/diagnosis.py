@@ -117,8 +117,8 @@ def _distance(records: list[dict], reference: list[dict], values: dict[int, torc
         else:
             try:
                 decide(record, {**expected, "expected": mistaken, "from_student": False})
-            except AssertionError:
-                return None
+            except (AssertionError, ArithmeticError, RuntimeError, TypeError, ValueError):  # not the mistake's value: no match,
+                return None  # whatever the student's value is (the diagnosis must never change an outcome)
         difference = (record["actual"].double() - mistaken.double()).abs()
         total += float(difference.max()) if difference.numel() else 0.0
     return total
