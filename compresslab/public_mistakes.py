@@ -321,7 +321,7 @@ BY_NOTEBOOK = {
         'AssertionError: fraction of the dense parameters the pruned model keeps (prune more if above the target): got 0.49389, expected at most 0.35': [
             ('reason', ('densities instead of sparsities (0.15 for conv7)', 'the full parameter names, fractions of weights removed (not kept), and which layers the sensitivity scan shows can take the most'), None),
         ],
-        'AssertionError: sparsity_dict should be a non-empty dict (parameter name -> sparsity), got {}': [
+        'AssertionError: fraction of the dense parameters the pruned model keeps (prune more if above the target): got 0.401435, expected at most 0.35': [
             ('reason', ('one uniform sparsity 0.6: too large a model', 'the full parameter names, fractions of weights removed (not kept), and which layers the sensitivity scan shows can take the most'), None),
         ],
         'AssertionError: get_num_channels_to_keep(64, 0.3) = 44, expected round(64 * (1 - 0.3)) = 45': [

@@ -222,3 +222,14 @@ def test_grader_check_in_the_students_notebook_names_the_mistake(tmp_path):
     shown = " ".join(str(output.get("data", {}).get("text/plain", "")) + str(output.get("data", {}).get("text/html", "")) + str(output.get("text", ""))
                      for output in executed.cells[-1].get("outputs", []))
     assert "your answer behaves like a known mistake: floor instead of round" in shown, shown[:2000]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_an_unanswered_notebook_is_named_no_mistake(notebook, zygote):
+    """The blank release (every stub as handed out) fails every answer check, and no catalogued mistake may claim it:
+    a mutant that behaves like the stub (e.g. a dict comprehension over the stub's empty dict) is a broken mutant."""
+    skip = grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / f"{notebook}.ipynb", as_version=4))
+    outcome = grade_notebook(ROOT / "data" / "examples" / "blank" / f"{notebook}.ipynb", ROOT / "autograder" / f"{notebook}-autograder.zip",
+                             Limits(), skip, zygote)
+    named = [f for q in outcome.questions.values() for f in q["failures"] if "known mistake" in f]
+    assert not named, f"the blank {notebook} is diagnosed as a known mistake: {named}"

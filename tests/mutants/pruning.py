@@ -106,7 +106,8 @@ MUTANTS = [
     Mutant("sparsity_dict", "densities instead of sparsities (0.15 for conv7)", SD,
            (('"backbone.conv7.weight": 0.85', '"backbone.conv7.weight": 0.15'),)),
     Mutant("sparsity_dict", "one uniform sparsity 0.6: too large a model", SD,
-           (("sparsity_dict = {\n", "sparsity_dict = {name: 0.6 for name in sparsity_dict}\nsparsity_dict_unused = {\n"),)),
+           tuple((f'"backbone.{layer}.weight": {value}', f'"backbone.{layer}.weight": 0.6')
+                 for layer, value in (("conv0", 0.4), ("conv2", 0.5), ("conv4", 0.5), ("conv5", 0.65), ("conv6", 0.7), ("conv7", 0.85)))),
     Mutant("sparsity_dict", "the sensitive layers pruned hardest (conv0, conv2, conv4 at 0.9)", SD,
            (('"backbone.conv0.weight": 0.4', '"backbone.conv0.weight": 0.9'), ('"backbone.conv2.weight": 0.5', '"backbone.conv2.weight": 0.9'),
             ('"backbone.conv4.weight": 0.5', '"backbone.conv4.weight": 0.9'))),
