@@ -71,7 +71,11 @@ def catalog(notebook: str) -> list[Mutant]:
     spec = importlib.util.spec_from_file_location(f"mutants_{notebook}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return [replace(m, hint=m.hint or module.HINTS[m.function]) for m in module.MUTANTS]
+    hints = getattr(module, "HINTS", {})
+    unhinted = sorted({m.function for m in module.MUTANTS if not m.hint and m.function not in hints})
+    if unhinted:
+        raise ValueError(f"{path}: no hint for the mutants of {', '.join(unhinted)}: add them to HINTS (what a student should look at)")
+    return [replace(m, hint=m.hint or hints[m.function]) for m in module.MUTANTS]
 
 
 def catalogued_notebooks() -> list[str]:

@@ -128,3 +128,10 @@ def test_a_common_wrong_answer_fails_a_public_check_that_says_what_to_look_at(re
 def test_one_slip_costs_one_test_case(results, notebook, description, case):
     result = {r.mutant.description: r for r in results[notebook]}[description]
     assert result.caught_by == [case], f"{description}: expected to fail only {case}, failed {result.caught_by}"
+
+
+def test_a_catalog_without_a_hint_for_a_function_is_refused_by_name(tmp_path, monkeypatch):
+    (tmp_path / "demo.py").write_text("from compresslab.mutation import Mutant\nHINTS = {}\nMUTANTS = [Mutant('f', 'a mistake', 'def f():', ())]\n")
+    monkeypatch.setattr(mutation, "CATALOG_DIR", tmp_path)
+    with pytest.raises(ValueError, match=r"demo\.py: no hint for the mutants of f"):
+        mutation.catalog("demo")
