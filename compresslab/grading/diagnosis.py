@@ -7,7 +7,7 @@ the grader (this module, in the grader's own process: the file is a grader's sec
 looks for the mistakes that fail the same checks with the same values, within each check's own tolerance, and the
 feedback names the closest one: ``your answer behaves like a known mistake: <description> (look at: <hint>)``.
 
-The diagnosis is information only: it is appended to a failure's reason after the case is scored.
+The diagnosis is information only: it is put before a failure's reason after the case is scored.
 
 Why precomputed and not lazy: a mistake's outputs on the hidden inputs come from running its whole notebook
 (a grading run of 3-20 s), and they are the same for every student. Recording them once at ``make fixtures``

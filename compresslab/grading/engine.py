@@ -413,7 +413,7 @@ class _Tests:
                 else:
                     shown = self._withhold_test_code(reason) if case.hidden else reason
                     mistake = diagnosis.explain(self.mistakes, test_file.name, case.name, report, reason, expected, decide) if self.mistakes else None
-                    failures.append((case.name, f"{shown}; {mistake}" if mistake else shown))
+                    failures.append((case.name, f"{mistake}; {shown}" if mistake else shown))  # first: a row's message is cut at its end
             if test_file.all_or_nothing and failures:
                 score = 0.0
             questions[test_file.name] = {"score": float(score), "possible": float(test_file.possible), "failures": summarize_failures(failures)}
