@@ -51,11 +51,13 @@ checkpoints: $(STAMP)
 	$(PY) -m compresslab.checkpoints --all
 
 ## Regenerate the hidden-test fixtures in data/fixtures from the reference solutions, then what each check expects
-## (data/fixtures/*.checks.pt, from the reference example that `make release` writes).
+## (data/fixtures/*.checks.pt, from the reference example that `make release` writes), then how each catalogued
+## mistake fails the tests (data/fixtures/*.mistakes.pt and compresslab/public_mistakes.py), then the release, which ships them.
 fixtures: $(STAMP)
 	$(PY) -m compresslab.fixtures $(NOTEBOOKS)
 	$(PY) -m compresslab.grading.reference_checks $(NOTEBOOKS)
-	$(PY) -m compresslab.release $(NOTEBOOKS)  # the autograder zips ship the fixtures and reference checks
+	$(PY) -m compresslab.mistakes $(NOTEBOOKS)
+	$(PY) -m compresslab.release $(NOTEBOOKS)
 
 ## Grade every catalogued wrong implementation (tests/mutants/); refresh the README's mutation table.
 mutation: $(STAMP)

@@ -7,9 +7,10 @@ spent in the notebook's cells and the tests). Then a throughput comparison on th
 notebook: ``COPIES`` copies each of the reference and the blank, graded by ``make grade``'s
 ``grade_all`` at ``JOBS`` at a time, against a sequential loop of ``otter run`` on the same files.
 Then the cost of the isolation boundary: the same notebooks graded ``REPEATS`` times on one zygote in the
-sandbox and without it (``unsafe``), and a zygote's start in each. Then the projected time for a class
-of ``CLASS_SIZE`` students, and the size of ``report.html`` for a generated class of ``CLASS_SIZE`` (``synthetic_class``:
-rows and outcomes built directly, no grading) and the time to write it. Timings are measurements, never test assertions.
+sandbox and without it (``unsafe``), and a zygote's start in each; the projected time for a class
+of ``CLASS_SIZE`` students; the size of ``report.html`` for a generated class of ``CLASS_SIZE`` (``synthetic_class``:
+rows and outcomes built directly, no grading) and the time to write it; and the cost of naming the mistake in the
+feedback (``bench_diagnosis``). Timings are measurements, never test assertions.
 """
 
 import argparse
@@ -42,6 +43,7 @@ CLASS_SIZE = 300  # students in the projection
 COPIES = 3  # copies of the reference and of the blank in the throughput comparison
 LIMITS = Limits(notebook_seconds=3600, cell_seconds=3600)
 REPEATS = 5  # gradings of each example per mode in the boundary comparison (medians reported)
+DIAGNOSIS_BUDGET_MS = 100  # matching a failed notebook's cases against the recorded mistakes, grader's CPU per notebook
 GRADING_THREADS = 1  # torch threads per graded notebook, as in a class batch with JOBS = cores (spinning idle threads would count as CPU)
 
 
@@ -162,6 +164,50 @@ def bench_report(size: int = CLASS_SIZE) -> dict:
         return {"students": size, "rows": len(rows), "bytes": (Path(tmp) / "report.html").stat().st_size, "seconds": seconds}
 
 
+def bench_diagnosis(name: str, zygote: Zygote) -> dict:
+    """The cost of naming mistakes (``grading.diagnosis``) in grading ``name``: the mistakes file's size and load time, and
+    the grader's CPU seconds spent matching failed cases, over the first catalogued mutant of each function graded
+    on the questions naming it (as ``make mutation``'s first round), against those notebooks' whole grading CPU."""
+    from . import mutation
+    from .grading import diagnosis
+    from .grading.autograders import otter_tests
+
+    autograder = ROOT / "autograder" / f"{name}-autograder.zip"
+    tests = otter_tests(autograder)
+    fixture_bytes = (ROOT / "data" / "fixtures" / f"{name}.pt").read_bytes()
+    start = time.thread_time()
+    stored = diagnosis.load(name, tests, fixture_bytes)
+    result = {"bytes": diagnosis.mistakes_path(name).stat().st_size if stored else 0, "load": time.thread_time() - start,
+              "explain": 0.0, "cases": 0, "named": 0, "grading": 0.0, "mutants": 0}
+    explain = diagnosis.explain
+
+    def timed(*args, **kwargs):
+        begin = time.thread_time()
+        said = explain(*args, **kwargs)
+        result["explain"] += time.thread_time() - begin
+        result["cases"] += 1
+        result["named"] += said is not None
+        return said
+
+    reference = nbformat.read(ROOT / "data" / "examples" / "reference" / f"{name}.ipynb", as_version=4)
+    code = "\n".join(c.source for c in reference.cells if c.cell_type == "code")
+    questions_of = mutation.testing_questions(autograder)
+    firsts = list({m.function: m for m in reversed(mutation.catalog(name))}.values())
+    diagnosis.explain = timed
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for mutant in firsts:
+                path = Path(tmp) / f"{name}.ipynb"
+                nbformat.write(mutation.mutate(reference, mutant), path)
+                only = mutation.rounds(mutation.questions_using(mutant, questions_of, code), questions_of)[0]
+                outcome = grade_notebook(path, autograder, LIMITS, _skip(name), zygote, threads=GRADING_THREADS, only=only)
+                result["grading"] += outcome.cpu
+                result["mutants"] += 1
+    finally:
+        diagnosis.explain = explain
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results.md"))
@@ -232,6 +278,27 @@ def main() -> None:
               f"notebook): {report['bytes']:,} bytes ({report['bytes'] / 2**20:.2f} MiB; the test keeps it under 5 MB), written in "
               f"{report['seconds']:.1f} s."]
     print(lines[-1])
+
+
+    lines += [
+        "",
+        "Cost of naming the mistake (`grading.diagnosis`, in the grader's process): the first catalogued mutant of each "
+        "function graded on the questions naming it, one zygote:",
+        "",
+        "| notebook | mistakes file (KB) | load, once per batch (ms) | mutants | failed cases matched | named | matching CPU (ms) | per notebook (ms) | share of grading CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    zygote = Zygote()
+    try:
+        for name in names:
+            d = bench_diagnosis(name, zygote)
+            lines.append(f"| {name} | {d['bytes'] / 1024:.0f} | {1000 * d['load']:.1f} | {d['mutants']} | {d['cases']} | {d['named']} | "
+                         f"{1000 * d['explain']:.1f} | {1000 * d['explain'] / max(1, d['mutants']):.2f} | {100 * d['explain'] / max(d['grading'], 1e-9):.2f}% |")
+            print(lines[-1], flush=True)
+    finally:
+        zygote.close()
+    lines += ["", f"Budget: at most {DIAGNOSIS_BUDGET_MS:g} ms of matching per graded notebook (the mutants' outputs are recorded by "
+              "`make fixtures`, so nothing runs on a student's behalf)."]
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 

@@ -2,12 +2,19 @@
 
 Every check raises ``AssertionError`` whose message says what was expected and
 what was found, e.g. ``quantized weights: expected integer values in [-128, 127]
-of shape (6, 3, 5, 5), got float32 with values in [-3.2, 3.1]``.
+of shape (6, 3, 5, 5), got float32 with values in [-3.2, 3.1]``. In the student's
+notebook (``grader.check``), a failure whose value (or message) is the one a
+catalogued mistake gives on the same public check also names that mistake
+(``public_mistakes``, recorded by ``make fixtures``).
 """
+
+import threading
 
 import numpy as np
 import torch
 
+THRESHOLD_RTOL = 1e-6  # a measured number (accuracy, size) names a mistake only when it is the mistake's number
+_DECIDING = threading.local()  # ``active`` while ``decide`` runs in this thread (the grader's process)
 _RECORDS: list | None = None  # while grading: the comparing checks append what they compare here (``record_into``)
 
 
@@ -43,6 +50,14 @@ def decide(record: dict, reference: dict) -> None:
     if record["kind"] != reference["kind"] or record["name"] != reference["name"]:
         raise AssertionError(f"{reference['name']}: the test ran its checks in another order than for the reference solution "
                              f"(got {record['kind']} check {record['name']!r})")
+    _DECIDING.active = True  # the grader names mistakes from its own records (``grading.diagnosis``), not from the public table
+    try:
+        _decide(record, reference)
+    finally:
+        _DECIDING.active = False
+
+
+def _decide(record: dict, reference: dict) -> None:
     expected = record["expected"] if reference["from_student"] else reference["expected"]
     if reference["kind"] == "close":
         check_close(record["actual"], expected, reference["name"], reference["rtol"], reference["atol"])
@@ -68,11 +83,11 @@ def describe(x) -> str:
 def check_tensor(x, name: str, shape: tuple | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Assert ``x`` is a tensor (of ``shape`` and ``dtype`` when given); return it."""
     if not isinstance(x, torch.Tensor):
-        raise AssertionError(f"{name}: expected a torch.Tensor, got {describe(x)}")
+        raise _failure(f"{name}: expected a torch.Tensor, got {describe(x)}")
     if shape is not None and tuple(x.shape) != tuple(shape):
-        raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {describe(x)}")
+        raise _failure(f"{name}: expected shape {tuple(shape)}, got {describe(x)}")
     if dtype is not None and x.dtype != dtype:
-        raise AssertionError(f"{name}: expected dtype {dtype}, got {describe(x)}")
+        raise _failure(f"{name}: expected dtype {dtype}, got {describe(x)}")
     return x
 
 
@@ -80,25 +95,25 @@ def check_integer_valued(x, name: str, low: float, high: float, shape: tuple | N
     """Assert ``x`` holds whole numbers in ``[low, high]`` (any float dtype unless ``dtype`` is given)."""
     t = check_tensor(x, name, shape, dtype)
     if not torch.is_floating_point(t) and dtype is None:
-        raise AssertionError(f"{name}: expected a floating-point tensor holding whole numbers, got {describe(t)}")
+        raise _failure(f"{name}: expected a floating-point tensor holding whole numbers, got {describe(t)}")
     fractional = t != t.round()
     if fractional.any():
         sample = t[fractional].flatten()[:3].tolist()
-        raise AssertionError(f"{name}: expected whole numbers in [{low:g}, {high:g}], got non-integers such as {sample} ({describe(t)}); did you round?")
+        raise _failure(f"{name}: expected whole numbers in [{low:g}, {high:g}], got non-integers such as {sample} ({describe(t)}); did you round?")
     if t.numel() and (t.min() < low or t.max() > high):
-        raise AssertionError(f"{name}: expected whole numbers in [{low:g}, {high:g}], got {describe(t)}; did you clamp?")
+        raise _failure(f"{name}: expected whole numbers in [{low:g}, {high:g}], got {describe(t)}; did you clamp?")
 
 
 def check_scalar(x, name: str) -> float:
     """Assert ``x`` is a finite real number (Python number, NumPy scalar or one-element tensor); return it as float."""
     if isinstance(x, (str, bytes)):
-        raise AssertionError(f"{name}: expected a number, got {describe(x)}")
+        raise _failure(f"{name}: expected a number, got {describe(x)}")
     try:
         value = float(x)
     except (TypeError, ValueError, RuntimeError):
-        raise AssertionError(f"{name}: expected a number, got {describe(x)}") from None
+        raise _failure(f"{name}: expected a number, got {describe(x)}") from None
     if not np.isfinite(value):
-        raise AssertionError(f"{name}: expected a finite number, got {value}")
+        raise _failure(f"{name}: expected a finite number, got {value}")
     return value
 
 
@@ -118,7 +133,7 @@ def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1
     try:
         torch.testing.assert_close(actual_t, expected, rtol=rtol, atol=atol)
     except AssertionError:
-        raise AssertionError(f"{name}: values differ from the expected ones (rtol={rtol:g}, atol={atol:g}); {_mismatches(actual_t, expected, rtol, atol)}") from None
+        raise _failure(f"{name}: values differ from the expected ones (rtol={rtol:g}, atol={atol:g}); {_mismatches(actual_t, expected, rtol, atol)}", name, actual_t, rtol, atol) from None
 
 
 def check_equal(actual, expected: torch.Tensor, name: str, dtype: torch.dtype | None = None, expected_from_student: bool = False) -> None:
@@ -132,7 +147,7 @@ def check_equal(actual, expected: torch.Tensor, name: str, dtype: torch.dtype | 
     if _RECORDS is not None:
         return _record("equal", name, actual_t, expected, expected_from_student)
     if not torch.equal(actual_t.double(), expected.double()):
-        raise AssertionError(f"{name}: values differ from the expected ones; {_mismatches(actual_t, expected)}")
+        raise _failure(f"{name}: values differ from the expected ones; {_mismatches(actual_t, expected)}", name, actual_t)
 
 
 def check_at_least(actual, minimum: float, name: str) -> None:
@@ -140,7 +155,7 @@ def check_at_least(actual, minimum: float, name: str) -> None:
     value = check_scalar(actual, name)
     if not value >= minimum:
         got, wanted = _distinct(value, minimum)
-        raise AssertionError(f"{name}: got {got}, expected at least {wanted}")
+        raise _failure(f"{name}: got {got}, expected at least {wanted}", name, torch.tensor(value, dtype=torch.float64), THRESHOLD_RTOL)
     if _RECORDS is not None:  # passed here; the grader checks again against the reference run's minimum
         _record("at_least", name, torch.tensor(value, dtype=torch.float64), minimum, False)
 
@@ -150,7 +165,7 @@ def check_at_most(actual, maximum: float, name: str) -> None:
     value = check_scalar(actual, name)
     if not value <= maximum:
         got, wanted = _distinct(value, maximum)
-        raise AssertionError(f"{name}: got {got}, expected at most {wanted}")
+        raise _failure(f"{name}: got {got}, expected at most {wanted}", name, torch.tensor(value, dtype=torch.float64), THRESHOLD_RTOL)
     if _RECORDS is not None:  # passed here; the grader checks again against the reference run's maximum
         _record("at_most", name, torch.tensor(value, dtype=torch.float64), maximum, False)
 
@@ -159,11 +174,11 @@ def check_choice(answer, right: str, name: str) -> None:
     """Assert a multiple-choice ``answer`` (any case, spaces ignored) is the letter ``right``."""
     letter = str(answer).strip().upper()
     if len(letter) != 1 or not letter.isalpha():
-        raise AssertionError(f"{name}: expected one letter, got {answer!r}")
+        raise _failure(f"{name}: expected one letter, got {answer!r}")
     if _RECORDS is not None:  # ``right`` is empty where the student's process has it zeroed: the grader holds the letter
         return _record("choice", name, torch.tensor(ord(letter)), torch.tensor(ord(right) if right else 0), False)
     if letter != right:
-        raise AssertionError(f"{name}: {letter!r} is not the right choice")
+        raise _failure(f"{name}: {letter!r} is not the right choice", name, torch.tensor(ord(letter)))
 
 
 def _mismatches(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 0.0, atol: float = 0.0, limit: int = 3) -> str:
@@ -192,3 +207,34 @@ def _shortest(value: torch.Tensor) -> str:
         return str(value.item())
     text = str((np.float64 if value.dtype == torch.float64 else np.float32)(value.item()))
     return text.removesuffix(".0")
+
+
+def _failure(message: str, name: str | None = None, actual: torch.Tensor | None = None, rtol: float = 0.0, atol: float = 0.0) -> AssertionError:
+    """The ``AssertionError`` of a failed check; in the student's notebook (not while grading, whose records the
+    grader diagnoses itself) it names the catalogued mistakes that fail this public check with the same ``actual``
+    value, within the check's tolerance, or with the same message."""
+    grading = _RECORDS is not None or getattr(_DECIDING, "active", False)
+    named = [] if grading else known_mistakes(message, name, actual, rtol, atol)
+    if not named:
+        return AssertionError(message)
+    return AssertionError(f"{message}; your answer behaves like a known mistake: " + "; or: ".join(f"{d} (look at: {h})" for d, h in named))
+
+
+def known_mistakes(message: str, name: str | None, actual: torch.Tensor | None, rtol: float, atol: float, limit: int = 3) -> list[tuple[str, str]]:
+    """``(description, hint)`` of up to ``limit`` catalogued mistakes whose recorded public failure is this one: the same
+    ``message``, or the same check ``name`` with a value equal to ``actual`` within ``rtol``/``atol`` (NaNs equal)."""
+    from .public_mistakes import BY_NOTEBOOK
+
+    found = []
+    for table in BY_NOTEBOOK.values():
+        found += [said for kind, said, _ in table.get(f"AssertionError: {message}", []) if kind == "reason"]
+        if actual is not None and name is not None:
+            found += [said for kind, said, value in table.get(name, []) if kind != "reason" and _same_value(actual, value, rtol, atol)]
+    return list(dict.fromkeys(found))[:limit]
+
+
+def _same_value(actual: torch.Tensor, value, rtol: float, atol: float) -> bool:
+    recorded = torch.tensor(value, dtype=torch.float64)
+    if recorded.shape != actual.shape:
+        return False
+    return bool(torch.isclose(actual.double(), recorded, rtol=rtol, atol=atol, equal_nan=True).all())

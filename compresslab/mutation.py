@@ -9,6 +9,10 @@ questions whose tests name its function or class and run no checkpoint model, th
 naming it, then every question; only one that keeps full marks on every question counts as
 surviving. Its score and the cases that caught it are those of the round that caught it.
 
+Each mutant's description and ``hint`` are also course material: the feedback names the mistake a failing answer
+behaves like in those words (``compresslab.mistakes`` records how each mutant fails the tests at ``make fixtures``;
+``grading.diagnosis`` and the public checks match a student's outputs against that record).
+
 ``python -m compresslab.mutation`` (``make mutation``) grades every catalog, writes
 ``mutation-results.md`` and refreshes the generated table in the README; given notebook names,
 it grades only those catalogs and leaves the README alone.
@@ -20,7 +24,7 @@ import os
 import re
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -45,6 +49,7 @@ class Mutant:
     description: str  # the mistake, in one line
     cell: str  # first line of the reference cell it edits (its def/class line)
     edits: tuple[tuple[str, str], ...]  # (old, new) replacements in that cell; each old must occur
+    hint: str = ""  # what a student should look at, without the code (default: the catalog's ``HINTS`` of its function)
 
 
 @dataclass
@@ -61,12 +66,16 @@ class Result:
 
 
 def catalog(notebook: str) -> list[Mutant]:
-    """The ``MUTANTS`` of ``tests/mutants/<notebook>.py``."""
+    """The ``MUTANTS`` of ``tests/mutants/<notebook>.py``, each with its hint (its own, else ``HINTS[function]``)."""
     path = CATALOG_DIR / f"{notebook}.py"
     spec = importlib.util.spec_from_file_location(f"mutants_{notebook}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.MUTANTS
+    hints = getattr(module, "HINTS", {})
+    unhinted = sorted({m.function for m in module.MUTANTS if not m.hint and m.function not in hints})
+    if unhinted:
+        raise ValueError(f"{path}: no hint for the mutants of {', '.join(unhinted)}: add them to HINTS (what a student should look at)")
+    return [replace(m, hint=m.hint or hints[m.function]) for m in module.MUTANTS]
 
 
 def catalogued_notebooks() -> list[str]:

@@ -1,6 +1,6 @@
 """Every catalogued wrong implementation loses points through the real grading path; partial
 credit is graded (an edge-case slip loses less than a wholesale error); messages say what is
-wrong; the README's table is the one these results give.
+wrong and name the mistake; the README's table is the one these results give.
 
 ``make test`` grades the whole catalog of every notebook (each mutant first on the questions whose
 tests name its function, as ``make mutation`` does); ``make mutation`` also writes the per-mutant
@@ -67,6 +67,19 @@ def test_an_edge_case_slip_loses_less_than_a_wholesale_error(results, notebook, 
     assert wholesale.score < edge.score < edge.possible
 
 
+def test_every_mutant_is_named_in_its_own_feedback(results):
+    """The graded feedback of every catalogued mistake says, in the catalog's words, which known mistake it behaves like
+    (``grading.diagnosis``, from ``data/fixtures/<notebook>.mistakes.pt``): on at least one failing case, its own
+    description among those named."""
+    unnamed = []
+    for notebook, rows in results.items():
+        for r in rows:
+            named = [m.split("known mistake: ", 1)[1] for m in r.messages if "known mistake: " in m]
+            if not any(f"{r.mutant.description} (look at: {r.mutant.hint})" in said for said in named):
+                unnamed.append(f"{notebook}/{r.mutant.function}: {r.mutant.description} (told: {' | '.join(r.messages)[:300]})")
+    assert not unnamed, f"{len(unnamed)} mistakes not named in their feedback (run `make fixtures` if the catalog changed):\n" + "\n".join(unnamed)
+
+
 def test_readme_mutation_table_is_the_measured_one(results):
     """The README's table (written by ``make mutation``) is the table these gradings give."""
     readme = (ROOT / "README.md").read_text()
@@ -115,3 +128,10 @@ def test_a_common_wrong_answer_fails_a_public_check_that_says_what_to_look_at(re
 def test_one_slip_costs_one_test_case(results, notebook, description, case):
     result = {r.mutant.description: r for r in results[notebook]}[description]
     assert result.caught_by == [case], f"{description}: expected to fail only {case}, failed {result.caught_by}"
+
+
+def test_a_catalog_without_a_hint_for_a_function_is_refused_by_name(tmp_path, monkeypatch):
+    (tmp_path / "demo.py").write_text("from compresslab.mutation import Mutant\nHINTS = {}\nMUTANTS = [Mutant('f', 'a mistake', 'def f():', ())]\n")
+    monkeypatch.setattr(mutation, "CATALOG_DIR", tmp_path)
+    with pytest.raises(ValueError, match=r"demo\.py: no hint for the mutants of f"):
+        mutation.catalog("demo")

@@ -9,6 +9,7 @@
 - ``sandbox``: bubblewrap's allow-listed filesystem around each zygote; per notebook namespaces, private tmpfs, limits
 - ``cgroups``: as root, a cgroup per zygote so memory and process limits count everything a notebook uses
 - ``reference_checks``: what each hidden check expects, recorded from the reference; finds answers a hidden test would leak
+- ``diagnosis``: name the catalogued mistake a failed case behaves like (from ``compresslab.mistakes``' recording; information only)
 - ``patches``: undo what a notebook's cells did to the libraries the tests use
 - ``grading_mode``: which release cells are skipped when grading (time-only cells)
 - ``runner``: grade every (student, notebook) in parallel, replace a dead zygote, turn outcomes into rows

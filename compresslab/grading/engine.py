@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cgroups, protocol, reference_checks, sandbox
+from . import cgroups, diagnosis, protocol, reference_checks, sandbox
 
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
 PROCESS_ERRORS = ("BlockingIOError",)  # fork() refused: the process limit was reached
@@ -315,6 +315,7 @@ class _Tests:
         path = fixture_path(self.notebook)
         fixture_bytes = path.read_bytes() if path.is_file() else None
         self.reference = None if task.trace else reference_checks.load(self.notebook, every, fixture_bytes)
+        self.mistakes = None if task.trace else diagnosis.load(self.notebook, every, fixture_bytes)
         if fixture_bytes is not None and not task.trace:
             fixture_bytes = without(fixture_bytes, declared_secrets(self.notebook))
         self.sources = {name: source for name, source in every.items() if task.questions is None or Path(name).stem in task.questions}
@@ -396,7 +397,9 @@ class _Tests:
         """Scores of the questions from the validated per-case results ``{file: {case: {"error", "records"}}}``.
 
         A case passes when it raised nothing and each of its records matches the reference run's record of the
-        same check (``checks.decide``); a trace task's records are compared with themselves."""
+        same check (``checks.decide``); a trace task's records are compared with themselves. A failed case's reason
+        then names the catalogued mistake it behaves like, if any (``diagnosis.explain``: information only, after
+        the score is counted)."""
         from ..checks import decide
 
         reference = self.reference["cases"] if self.reference is not None else {
@@ -405,11 +408,14 @@ class _Tests:
         for test_file in self.files:
             failures, score = [], 0.0
             for case in test_file.test_cases:
-                reason = _case_verdict(cases.get(test_file.name, {}).get(case.name), reference.get(test_file.name, {}).get(case.name, []), decide)
+                report, expected = cases.get(test_file.name, {}).get(case.name), reference.get(test_file.name, {}).get(case.name, [])
+                reason = case_verdict(report, expected, decide)
                 if reason is None:
                     score += case.points
                 else:
-                    failures.append((case.name, self._withhold_test_code(reason) if case.hidden else reason))
+                    shown = self._withhold_test_code(reason) if case.hidden else reason
+                    mistake = diagnosis.explain(self.mistakes, test_file.name, case.name, report, reason, expected, decide) if self.mistakes else None
+                    failures.append((case.name, f"{mistake}; {shown}" if mistake else shown))  # first: a row's message is cut at its end
             if test_file.all_or_nothing and failures:
                 score = 0.0
             questions[test_file.name] = {"score": float(score), "possible": float(test_file.possible), "failures": summarize_failures(failures)}
@@ -432,7 +438,7 @@ def _list(value, what: str) -> list:
     return value
 
 
-def _case_verdict(report: dict | None, reference: list[dict], decide) -> str | None:
+def case_verdict(report: dict | None, reference: list[dict], decide) -> str | None:
     """Why one test case failed (``None``: it passed)."""
     if report is None:
         return "no result for this test in the report of the notebook's process"

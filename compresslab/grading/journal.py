@@ -3,8 +3,8 @@
 ``OUT/journal.jsonl`` holds one JSON line per graded (student, notebook), appended and flushed
 to disk as soon as that notebook is graded. Each line carries a *key*: the student, the notebook,
 digests of everything that decides its grade (the submitted notebook's bytes, the autograder zip,
-the fixture file ``data/fixtures/<notebook>.pt`` and the reference checks
-``data/fixtures/<notebook>.checks.pt``, the grading mode: the skipped cells; also the library's code
+the fixture file ``data/fixtures/<notebook>.pt``, the reference checks
+``data/fixtures/<notebook>.checks.pt`` and the recorded mistakes ``<notebook>.mistakes.pt``, the grading mode: the skipped cells; also the library's code
 and the data the tests load: ``data/checkpoints/`` and ``data/<notebook>/``) and the limits. A re-run
 reuses a recorded outcome only when the whole key matches, so a resubmitted notebook, a new
 autograder, fixtures re-recorded by ``make fixtures``, retrained checkpoints, an edited library or
@@ -22,6 +22,7 @@ from pathlib import Path
 from ..fixtures import fixture_path
 from ..paths import PACKAGE_DIR, data_dir
 from .engine import Limits
+from .diagnosis import mistakes_path
 from .reference_checks import checks_path
 
 FILE_NAME = "journal.jsonl"
@@ -51,10 +52,11 @@ def folder_digest(folder: Path, suffix: str) -> str:
 
 def grading_key(student: str, notebook: str, submitted: Path, autograder: Path, skip: frozenset[str], limits: Limits) -> str:
     """What an outcome depends on, as one string: the student, the notebook, digests of the submission, the autograder,
-    the notebook's fixtures and reference checks (where the grader reads them: ``COMPRESSLAB_DATA`` or ``data/``), the
+    the notebook's fixtures, reference checks and recorded mistakes (its feedback names them; where the grader reads them: ``COMPRESSLAB_DATA`` or ``data/``), the
     grading mode, the library's code and the data its tests load, and the limits."""
     mode = hashlib.sha256("\0".join(sorted(skip)).encode()).hexdigest()[:16]
-    decided_by = [digest(submitted), digest(autograder), digest(fixture_path(notebook)), digest(checks_path(notebook)), mode,
+    decided_by = [digest(submitted), digest(autograder), digest(fixture_path(notebook)), digest(checks_path(notebook)),
+                  digest(mistakes_path(notebook)), mode,
                   folder_digest(PACKAGE_DIR, ".py"), folder_digest(data_dir() / "checkpoints", ".pt"), folder_digest(data_dir() / notebook, "")]
     return json.dumps([student, notebook, *decided_by, asdict(limits)])
 

@@ -13,6 +13,15 @@ HOOKS = "def register_activation_profiling_hooks(model: Net):"
 NQ = "class NetQuantized(nn.Module):"
 NQB = "class NetQuantizedWithBias(NetQuantized):"
 
+HINTS = {  # what a student should look at, per function (without the code)
+    "quantized_weights": "which magnitude maps to 127, how you round, and the scale of an all-zero tensor",
+    "register_activation_profiling_hooks": "which tensor each hook records (a layer's input or its output, before or after ReLU), and that it appends every batch only while profiling is on",
+    "quantize_initial_input": "which magnitude of the pixels maps to 127, and the scale when every pixel is 0",
+    "quantize_activations": "the scale a layer's integer input already carries: the input scale times every preceding (weight scale, output scale) pair",
+    "NetQuantized.forward": "what happens to each layer's output: ReLU where the float model has one, scale, round, clamp to [-128, 127]",
+    "quantized_bias": "the scale the bias must share with the accumulator (input scale, this layer's weight scale and the preceding pairs), rounding, and the 32-bit range",
+}
+
 MUTANTS = [
     # quantized_weights
     Mutant("quantized_weights", "floor instead of round", QW, (("(weights * scale).round()", "(weights * scale).floor()"),)),
@@ -21,6 +30,10 @@ MUTANTS = [
     Mutant("quantized_weights", "max instead of max-abs: negative extremes overflow", QW, (("max_abs = weights.abs().max().item()", "max_abs = weights.max().item()"),)),
     Mutant("quantized_weights", "seed 001's 3-sigma range instead of max-abs", QW, (("max_abs = weights.abs().max().item()", "max_abs = 3 * weights.std().item()"),)),
     Mutant("quantized_weights", "all-zero weights: epsilon instead of scale 1", QW, (("scale = 127.0 / max_abs if max_abs > 0 else 1.0", "scale = 127.0 / max(max_abs, 1e-8)"),)),
+    Mutant("quantized_weights", "seed 001's 3-sigma range onto 255 levels: 255 / (6 std)", QW,
+           (("    max_abs = weights.abs().max().item()\n    scale = 127.0 / max_abs if max_abs > 0 else 1.0\n",
+             "    weights_flat = weights.flatten()\n    mean = weights_flat.mean()\n    std = weights_flat.std()\n    three_sigma_range = 3.0 * std\n"
+             "    min_val = mean - three_sigma_range\n    max_val = mean + three_sigma_range\n    scale = 255.0 / (max_val - min_val)\n"),)),
     # register_activation_profiling_hooks
     Mutant("register_activation_profiling_hooks", "conv1.activations records conv2's output instead of its input", HOOKS,
            (("model.conv1.activations = np.append(model.conv1.activations, x[0].cpu().view(-1))", "model.conv1.activations = np.append(model.conv1.activations, y.cpu().view(-1))"),)),
@@ -47,6 +60,11 @@ MUTANTS = [
     Mutant("quantize_activations", "forgets this layer's weight scale", NQ, (("input_scale = n_initial_input * n_w\n", "input_scale = n_initial_input\n"),)),
     Mutant("quantize_activations", "multiplies by the cumulative scale instead of dividing", NQ, (("return 127.0 / (max_abs * input_scale)", "return 127.0 * input_scale / max_abs"),)),
     Mutant("quantize_activations", "max instead of max-abs of the activations", NQ, (("max_abs = float(np.max(np.abs(activations)))", "max_abs = float(np.max(activations))"),)),
+    Mutant("quantize_activations", "seed 001's 255 / (max - min) of the activations multiplied by the scales", NQ,
+           (("        max_abs = float(np.max(np.abs(activations)))\n        if max_abs == 0:\n            return 1.0\n        input_scale = n_initial_input * n_w\n"
+             "        for weight_scale, output_scale in ns:\n            input_scale *= weight_scale * output_scale\n        return 127.0 / (max_abs * input_scale)",
+             "        activations = activations * float(n_w)\n        activations = activations * float(n_initial_input)\n        for pair in ns:\n"
+             "            activations = activations * float(pair[0]) * float(pair[1])\n        scale = 255/(np.max(activations) - np.min(activations))\n        return scale"),)),
     # NetQuantized.forward
     Mutant("NetQuantized.forward", "floor instead of round when requantizing", NQ, (("return torch.clamp((t * scale).round(), min=-128, max=127)", "return torch.clamp((t * scale).floor(), min=-128, max=127)"),)),
     Mutant("NetQuantized.forward", "ReLU after fc3 (seed 004's answer)", NQ, (("return requantize(self.fc3(x), self.fc3.output_scale)", "return F.relu(requantize(self.fc3(x), self.fc3.output_scale))"),)),
@@ -60,4 +78,10 @@ MUTANTS = [
     Mutant("quantized_bias", "not rounded", NQB, (("torch.clamp((bias * scale).round(),", "torch.clamp((bias * scale),"),)),
     Mutant("quantized_bias", "ignores the preceding output scales", NQB, (("            scale *= weight_scale * output_scale\n", "            scale *= weight_scale\n"),)),
     Mutant("quantized_bias", "seed 001's 255 / (max - min) rescaling of the bias", NQB, (("return torch.clamp((bias * scale).round(), min=-2147483648, max=2147483647)", "bias = bias * scale\n        return torch.clamp((bias * 255 / (bias.max() - bias.min())).round(), min=-2147483648, max=2147483647)"),)),
+    Mutant("quantized_bias", "seed 001's bias: 255 / (max - min) of the scaled bias, clamped to [-127, 128]", NQB,
+           (("        scale = n_initial_input * n_w\n        for weight_scale, output_scale in ns:\n            scale *= weight_scale * output_scale\n"
+             "        return torch.clamp((bias * scale).round(), min=-2147483648, max=2147483647)",
+             "        bias *= float(n_initial_input)\n        bias *= float(n_w)\n        for (first, second) in ns:\n            bias *= float(first)\n"
+             "            bias *= float(second)\n        scale = 255/(torch.max(bias) - torch.min(bias))\n"
+             "        return torch.clamp((bias * scale).round(), min=-127, max=128)"),)),
 ]

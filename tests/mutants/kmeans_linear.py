@@ -71,6 +71,23 @@ FACTOR = "factor = bn.weight.data / torch.sqrt(bn.running_var.data + bn.eps)"
 FUSED_BIAS = "conv.bias = nn.Parameter(- bn.running_mean.data * factor + bn.bias.data)"
 PREPROCESS = "quantized_x = (x * 128).round().clamp(-128, 127).to(torch.int8)"
 
+HINTS = {  # what a student should look at, per function (without the code)
+    "k_means_quantize": "the number of clusters for the bitwidth, the codebook= path, and decoding every element through its label",
+    "update_codebook": "each centroid must become the mean of the elements labelled with it; a cluster with no element keeps its centroid",
+    "get_quantized_range": "the signed range of a bitwidth: from -2^(b-1) to 2^(b-1) - 1",
+    "linear_quantize": "the order: divide by the scale, round (half to even), add the zero point, clamp to the range, then cast",
+    "scale_choice, zero_point_choice": "which formula maps [r_min, r_max] onto [q_min, q_max] exactly",
+    "get_quantization_scale_and_zero_point": "the range each end of [r_min, r_max] maps to, the zero point's rounding and clamping",
+    "get_quantization_scale_for_weight": "symmetric scale: the largest magnitude over the largest positive integer, never 0",
+    "linear_quantize_bias_per_output_channel": "the bias scale (weight scale times input scale, per output channel), zero point 0, 32 bits",
+    "shift_quantized_linear_bias": "what the input zero point adds to each output: the sum of that output's integer weights times it",
+    "quantized_linear": "integer accumulation, then the bias, the rescale by S_in * S_w / S_out per output channel, the output zero point, round and clamp",
+    "shift_quantized_conv2d_bias": "what the input zero point adds to each output channel: the sum of that channel's integer weights times it",
+    "quantized_conv2d": "padding with the input zero point, integer accumulation, the per-channel rescale, the output zero point, round and clamp",
+    "fuse_conv_bn": "the factor gamma / sqrt(var + eps) per output channel, applied to the weights and to the shifted bias",
+    "extra_preprocess": "the input's range [-1, 1) mapped onto int8 with scale 1/128, rounded and clamped",
+}
+
 MUTANTS = [
     # k_means_quantize (Question 1)
     Mutant("k_means_quantize", "2**b - 1 clusters", KMQ, ((N_CLUSTERS, "n_clusters = 2 ** bitwidth - 1"),)),

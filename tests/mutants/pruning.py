@@ -42,6 +42,17 @@ CP_FIRST = (
     ("next_conv.weight.detach()[:, :n_keep]", "next_conv.weight.detach()[:, -n_keep:]"),
 )
 
+HINTS = {  # what a student should look at, per function (without the code)
+    "fine_grained_prune": "how many weights to zero for the sparsity, the threshold on magnitudes, which side of it is kept, and sparsity 0",
+    "FineGrainedPruner.prune": "a boolean mask for each weight named in the sparsity dict (and only those), made in place from that weight at its sparsity",
+    "FineGrainedPruner.apply": "multiplying each weight in place by its own stored mask, matched by name",
+    "sparsity_dict": "the full parameter names, fractions of weights removed (not kept), and which layers the sensitivity scan shows can take the most",
+    "get_num_channels_to_keep": "the channels kept (not removed): (1 - prune ratio) times the count, rounded to a Python int",
+    "channel_prune": "which channels are kept (the first ones, after sorting), and every tensor that depends on them: the next conv's input channels and the batch norm's statistics",
+    "get_input_channel_importance": "the norm of each input channel's weights, over every other dimension",
+    "apply_channel_sorting": "sorting by the next layer's input-channel importance, largest first, and permuting everything that holds those channels the same way",
+}
+
 MUTANTS = [
     # fine_grained_prune
     Mutant("fine_grained_prune", ">= instead of > (keeps the weight at the threshold and its ties)", FGP,
@@ -95,7 +106,8 @@ MUTANTS = [
     Mutant("sparsity_dict", "densities instead of sparsities (0.15 for conv7)", SD,
            (('"backbone.conv7.weight": 0.85', '"backbone.conv7.weight": 0.15'),)),
     Mutant("sparsity_dict", "one uniform sparsity 0.6: too large a model", SD,
-           (("sparsity_dict = {\n", "sparsity_dict = {name: 0.6 for name in sparsity_dict}\nsparsity_dict_unused = {\n"),)),
+           tuple((f'"backbone.{layer}.weight": {value}', f'"backbone.{layer}.weight": 0.6')
+                 for layer, value in (("conv0", 0.4), ("conv2", 0.5), ("conv4", 0.5), ("conv5", 0.65), ("conv6", 0.7), ("conv7", 0.85)))),
     Mutant("sparsity_dict", "the sensitive layers pruned hardest (conv0, conv2, conv4 at 0.9)", SD,
            (('"backbone.conv0.weight": 0.4', '"backbone.conv0.weight": 0.9'), ('"backbone.conv2.weight": 0.5', '"backbone.conv2.weight": 0.9'),
             ('"backbone.conv4.weight": 0.5', '"backbone.conv4.weight": 0.9'))),

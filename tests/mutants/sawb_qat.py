@@ -34,6 +34,17 @@ QC_SCALE = "    weight_scale = torch.as_tensor(weight_scale, device=accumulator.
 QC_CALL = "integer_conv2d(input, weight, stride, padding, dilation, groups)"
 GP_SCORE = "score = (errors[name][lower] - errors[name][bits[name]]) / (size * (bits[name] - lower))"
 
+HINTS = {  # what a student should look at, per function (without the code)
+    "linear_quantize": "the order: divide by the scale, round half to even, subtract the zero point, clamp to the signed or unsigned range",
+    "linear_dequantize": "the inverse of linear_quantize: add the zero point back, then multiply by the scale",
+    "get_scale": "each method's formula: the symmetric max-abs, the MSE search over every candidate, SAWB's coefficients and the population statistics",
+    "reset_scale_and_zero_point": "the asymmetric range (max - min over 2^b - 1 steps), the zero point's sign and rounding, a constant input, and passing signed on",
+    "_quantize_func_STE": "the backward pass: pass the gradient straight through where the input was inside the range, zero outside",
+    "quantized_linear_function": "integer matmul, the bias added in the accumulator's scale, then one rescale by input scale times weight scale",
+    "quantized_conv2d_function": "integer convolution with the layer's stride and padding, the bias per output channel, the per-channel weight scale",
+    "greedy_bitwidth_path": "the score of lowering a layer one step (error increase per bit saved per weight), taking the smallest, and a new dict per step",
+}
+
 MUTANTS = [
     # linear_quantize
     Mutant("linear_quantize", "floor instead of round", LQ, ((LQ_ROUND, "torch.floor(input / scale) - zero_point"),)),
