@@ -105,7 +105,7 @@ def test_the_diagnosis_never_changes_a_score(zygote, tmp_path, monkeypatch):
     """The same wrong answer graded through the real path with and without the mistakes file: the same scores, and
     the same failures but for the sentence naming the mistake."""
     notebook = "int8_cnn"
-    mutant = next(m for m in mutation.catalog(notebook) if m.description == "floor instead of round")
+    mutant = next(m for m in mutation.catalog(notebook) if m.description == "you rounded with floor instead of round")
     path = tmp_path / f"{notebook}.ipynb"
     nbformat.write(mutation.mutate(nbformat.read(ROOT / "data" / "examples" / "reference" / f"{notebook}.ipynb", as_version=4), mutant), path)
     skip = grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / f"{notebook}.ipynb", as_version=4))
@@ -118,7 +118,7 @@ def test_the_diagnosis_never_changes_a_score(zygote, tmp_path, monkeypatch):
     plain = grade()
     assert {q: v["score"] for q, v in named.questions.items()} == {q: v["score"] for q, v in plain.questions.items()}
     assert named.questions["q2"]["score"] < named.questions["q2"]["possible"]
-    sentence = re.compile(r"your answer behaves like a known mistake: floor instead of round \(look at: [^)]*\)(; or: [^;(]*\(look at: [^)]*\))*; ")
+    sentence = re.compile(r"your answer behaves like a known mistake: you rounded with floor instead of round \(look at: [^)]*\)(; or: [^;(]*\(look at: [^)]*\))*; ")
     assert all(sentence.search(failure) for failure in named.questions["q2"]["failures"])
     assert [sentence.sub("", f) for f in named.questions["q2"]["failures"]] == plain.questions["q2"]["failures"]
 
@@ -213,7 +213,7 @@ def test_grader_check_in_the_students_notebook_names_the_mistake(tmp_path):
     """The real surface: the released int8_cnn notebook with a wrong answer, executed in a Jupyter kernel up to its first
     ``grader.check`` (time-only cells left out, as a student may skip them), prints the mistake's name."""
     nb = nbformat.read(ROOT / "data" / "examples" / "reference" / "int8_cnn.ipynb", as_version=4)
-    mutant = next(m for m in mutation.catalog("int8_cnn") if m.description == "floor instead of round")
+    mutant = next(m for m in mutation.catalog("int8_cnn") if m.description == "you rounded with floor instead of round")
     nb = mutation.mutate(nb, mutant)
     first_check = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith("grader.check("))
     skip = grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / "int8_cnn.ipynb", as_version=4))
@@ -223,7 +223,7 @@ def test_grader_check_in_the_students_notebook_names_the_mistake(tmp_path):
     executed = execute_notebook(path, cwd=tmp_path)
     shown = " ".join(str(output.get("data", {}).get("text/plain", "")) + str(output.get("data", {}).get("text/html", "")) + str(output.get("text", ""))
                      for output in executed.cells[-1].get("outputs", []))
-    assert "your answer behaves like a known mistake: floor instead of round" in shown, shown[:2000]
+    assert "your answer behaves like a known mistake: you rounded with floor instead of round" in shown, shown[:2000]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)

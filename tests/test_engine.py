@@ -136,7 +136,7 @@ builtins.isinstance = lambda *args: True
 
 def _floor_mutant(tmp_path, extra_cell):
     catalog = {m.description: m for m in mutation.catalog(NAME)}
-    nb = mutation.mutate(nbformat.read(_reference_with(tmp_path, extra_cell), as_version=4), catalog["floor instead of round"])
+    nb = mutation.mutate(nbformat.read(_reference_with(tmp_path, extra_cell), as_version=4), catalog["you rounded with floor instead of round"])
     path = tmp_path / f"{NAME}.ipynb"
     nbformat.write(nb, path)
     return path

@@ -16,28 +16,28 @@ from compresslab import mutation
 from conftest import ROOT
 
 PARTIAL_CREDIT_PAIRS = [  # (notebook, function, an edge-case slip, a wholesale error)
-    ("int8_cnn", "quantized_weights", "all-zero weights: epsilon instead of scale 1", "floor instead of round"),
-    ("pruning", "fine_grained_prune", "no num_zeros == 0 case: kthvalue(0) fails at sparsity 0", ">= instead of > (keeps the weight at the threshold and its ties)"),
-    ("kmeans_linear", "get_quantization_scale_for_weight", "no floor: an all-zero weight gets scale 0", "max instead of max-abs"),
-    ("kmeans_linear", "quantized_linear", "(scaffold) no clamp to the feature range", "forgets the output zero point"),
-    ("sawb_qat", "linear_quantize", "round half away from zero instead of half to even", "floor instead of round"),
-    ("sawb_qat", "_quantize_func_STE", "mask from the unrounded x / s - z", "backward blocks the gradient (returns zeros)"),
+    ("int8_cnn", "quantized_weights", "for all-zero weights you divided by an epsilon instead of using scale 1", "you rounded with floor instead of round"),
+    ("pruning", "fine_grained_prune", "you did not handle num_zeros == 0: kthvalue(0) fails at sparsity 0", "you compared with >= instead of >, keeping the weight at the threshold and its ties"),
+    ("kmeans_linear", "get_quantization_scale_for_weight", "you left out the lower bound on max|w|, so an all-zero weight gets scale 0", "you took the maximum instead of the maximum absolute value"),
+    ("kmeans_linear", "quantized_linear", "in the given code, you removed the clamp to the feature range", "you forgot the linear layer's output zero point"),
+    ("sawb_qat", "linear_quantize", "you rounded halves away from zero instead of half to even", "you rounded with floor instead of round"),
+    ("sawb_qat", "_quantize_func_STE", "you built the mask from the unrounded x / s - z", "your backward blocks the gradient (returns zeros)"),
 ]
 
 PUBLIC_CATCHES = [  # (notebook, a common wrong answer, the public case that must fail, what its message must point at)
-    ("int8_cnn", "ignores the preceding layers' scales (ns) entirely", "q5 - 1", r"every pair in ns counts"),
-    ("int8_cnn", "fc1.activations records fc1's output before the ReLU", "q3 - 1", r"fc1\.activations should be recorded after ReLU"),
-    ("int8_cnn", "overwrites instead of appending (keeps only the last batch)", "q3 - 1", r"append with np\.append, do not overwrite"),
-    ("sawb_qat", "3-sigma with the unbiased (n - 1) standard deviation", "q2 - 1", r"population std"),
-    ("sawb_qat", "MSE search never tries k = 100 (range(1, MSE_CANDIDATES))", "q2 - 2", r"did the search try k = 100"),
-    ("sawb_qat", "appends the same dict every step (no copy)", "q8 - 1", r"each entry must be a new dict"),
-    ("sawb_qat", "bias added along the last (width) axis instead of per output channel", "q5 - 2", r"must broadcast along C_out"),
+    ("int8_cnn", "your bias scale ignores the preceding layers' scales (ns) entirely", "q5 - 1", r"every pair in ns counts"),
+    ("int8_cnn", "your fc1.activations records fc1's output before the ReLU instead of its input", "q3 - 1", r"fc1\.activations should be recorded after ReLU"),
+    ("int8_cnn", "you overwrite the activations instead of appending, so only the last batch is kept", "q3 - 1", r"append with np\.append, do not overwrite"),
+    ("sawb_qat", "your 3-sigma range uses the unbiased (n - 1) standard deviation", "q2 - 1", r"population std"),
+    ("sawb_qat", "your MSE search never tries k = 100 (range(1, MSE_CANDIDATES))", "q2 - 2", r"did the search try k = 100"),
+    ("sawb_qat", "you appended the same dict every step (no copy)", "q8 - 1", r"each entry must be a new dict"),
+    ("sawb_qat", "you added the bias along the last (width) axis instead of per output channel", "q5 - 2", r"must broadcast along C_out"),
 ]
 ONE_SLIP_ONE_CASE = [  # (notebook, a slip, the only test case it may fail)
-    ("kmeans_linear", "seed's one-liner: sum / count, nan for an empty cluster", "q3 - 2"),
-    ("kmeans_linear", "rounds halves up: floor(x + 0.5)", "q4 - 6"),
-    ("kmeans_linear", "rounds halves away from zero: sign(x) * floor(|x| + 0.5)", "q4 - 6"),
-    ("sawb_qat", "per-channel weight scale broadcast along the last (width) axis", "q5 - 4"),
+    ("kmeans_linear", "as the seed's one-liner did: you divided the sum by the count, which gives NaN for an empty cluster", "q3 - 2"),
+    ("kmeans_linear", "you rounded halves up, floor(x + 0.5), instead of half to even", "q4 - 6"),
+    ("kmeans_linear", "you rounded halves away from zero, sign(x) * floor(|x| + 0.5), instead of half to even", "q4 - 6"),
+    ("sawb_qat", "you broadcast the per-channel weight scale along the last (width) axis", "q5 - 4"),
 ]
 
 
@@ -93,10 +93,10 @@ def test_messages_tell_the_student_what_is_wrong(results):
     def said(description):
         return " | ".join(by_description[description].messages)
 
-    assert re.search(r"quantized weights of .*values differ.*got -?\d+ expected -?\d+", said("floor instead of round"))
-    assert re.search(r"weight scale \(expected 127 / max\|w\|\).*got [\d.]+ expected [\d.]+", said("max instead of max-abs: negative extremes overflow"))
-    assert re.search(r"fc1\.activations: expected shape \(\d+,\), got .* of shape \(\d+,\)", said("overwrites instead of appending (keeps only the last batch)"))
-    assert re.search(r"quantized bias .*got 127 expected \d{3}", said("clamps the int32 bias to the int8 range (seed 001's slip)"))
+    assert re.search(r"quantized weights of .*values differ.*got -?\d+ expected -?\d+", said("you rounded with floor instead of round"))
+    assert re.search(r"weight scale \(expected 127 / max\|w\|\).*got [\d.]+ expected [\d.]+", said("you took max(w) instead of max(|w|), so negative extremes overflow"))
+    assert re.search(r"fc1\.activations: expected shape \(\d+,\), got .* of shape \(\d+,\)", said("you overwrite the activations instead of appending, so only the last batch is kept"))
+    assert re.search(r"quantized bias .*got 127 expected \d{3}", said("as seed 001 did: you clamped the int32 bias to the int8 range"))
 
 
 def test_a_mutant_is_graded_first_on_the_questions_naming_its_function_or_an_alias():

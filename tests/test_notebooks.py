@@ -47,6 +47,6 @@ def test_solution_code_reproduces_the_fixtures(name, tmp_path):
 def test_a_master_that_changed_a_little_is_caught(tmp_path):
     """The check tolerates what other CPU kernels change (``fixtures.FLOAT_RTOL``), not a real change: a fused conv that
     forgets BatchNorm's eps moves the fused weights of one fixture case by 0.13% of their largest magnitude."""
-    forgets_eps = next(m for m in catalog("kmeans_linear") if m.function == "fuse_conv_bn" and m.description == "forgets eps")
+    forgets_eps = next(m for m in catalog("kmeans_linear") if m.function == "fuse_conv_bn" and m.description == "you forgot eps")
     with pytest.raises(CellExecutionError, match=r"out of date.*/fuse\[\d\]/fused_weight: moved by"):
         _fixture_check_errors(mutate(_quick_master("kmeans_linear"), forgets_eps), "kmeans_linear", tmp_path)

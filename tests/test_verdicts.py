@@ -127,8 +127,8 @@ def quantized_weights(weights):
 
 def test_patching_the_checkers_while_the_tests_run_gains_nothing(tmp_path, zygote):
     (tmp_path / "plain").mkdir()
-    plain = _grade(_notebook(tmp_path / "plain", "reference", "pass", mutant="floor instead of round"), zygote)
-    patched = _grade(_notebook(tmp_path, "reference", PATCH_WHILE_TESTED, mutant="floor instead of round"), zygote)
+    plain = _grade(_notebook(tmp_path / "plain", "reference", "pass", mutant="you rounded with floor instead of round"), zygote)
+    patched = _grade(_notebook(tmp_path, "reference", PATCH_WHILE_TESTED, mutant="you rounded with floor instead of round"), zygote)
     assert plain.status == patched.status == "graded", (plain.message, patched.message)
     for question, result in plain.questions.items():
         assert patched.questions[question]["score"] <= result["score"], (question, patched.questions[question], result)
