@@ -8,6 +8,7 @@ report ``mutation-results.md`` and rewrites the README table.
 """
 
 import re
+from collections import Counter
 
 import pytest
 
@@ -51,6 +52,19 @@ def test_every_catalog_has_five_mutants_per_function():
         mutants = mutation.catalog(notebook)
         for function in {m.function for m in mutants}:
             assert sum(m.function == function for m in mutants) >= 5, f"{notebook}/{function}: fewer than 5 mutants"
+
+
+def test_every_mutant_is_described_to_the_student_with_a_hint():
+    """The catalog is course material: each description speaks to the student ("you rounded with floor ..."), is one
+    line and names one mistake of its notebook only (feedback and tests find a mutant by it); each mutant has a hint."""
+    for notebook in mutation.catalogued_notebooks():
+        mutants = mutation.catalog(notebook)
+        for m in mutants:
+            assert re.search(r"\byour?\b", m.description), f"{notebook}/{m.function}: {m.description!r} is not written to the student"
+            assert "\n" not in m.description, f"{notebook}/{m.function}: {m.description!r} is not one line"
+            assert m.hint.strip(), f"{notebook}/{m.function}: {m.description!r} has no hint"
+        repeated = [d for d, n in Counter(m.description for m in mutants).items() if n > 1]
+        assert not repeated, f"{notebook}: descriptions used by more than one mutant: {repeated}"
 
 
 def test_every_mutant_loses_points(results):

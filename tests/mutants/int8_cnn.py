@@ -17,9 +17,9 @@ HINTS = {  # what a student should look at, per function (without the code)
     "quantized_weights": "which magnitude maps to 127, how you round, and the scale of an all-zero tensor",
     "register_activation_profiling_hooks": "which tensor each hook records (a layer's input or its output, before or after ReLU), and that it appends every batch only while profiling is on",
     "quantize_initial_input": "which magnitude of the pixels maps to 127, and the scale when every pixel is 0",
-    "quantize_activations": "the scale a layer's integer input already carries: the input scale times every preceding (weight scale, output scale) pair",
+    "quantize_activations": "the scale a layer's integer input already carries: which scales, of the input and of every preceding layer, it accumulates",
     "NetQuantized.forward": "what happens to each layer's output: ReLU where the float model has one, scale, round, clamp to [-128, 127]",
-    "quantized_bias": "the scale the bias must share with the accumulator (input scale, this layer's weight scale and the preceding pairs), rounding, and the 32-bit range",
+    "quantized_bias": "the scale the bias must share with the accumulator (which scales make it up), rounding, and the 32-bit range",
 }
 
 MUTANTS = [

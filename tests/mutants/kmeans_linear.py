@@ -74,18 +74,18 @@ PREPROCESS = "quantized_x = (x * 128).round().clamp(-128, 127).to(torch.int8)"
 HINTS = {  # what a student should look at, per function (without the code)
     "k_means_quantize": "the number of clusters for the bitwidth, the codebook= path, and decoding every element through its label",
     "update_codebook": "each centroid must become the mean of the elements labelled with it; a cluster with no element keeps its centroid",
-    "get_quantized_range": "the signed range of a bitwidth: from -2^(b-1) to 2^(b-1) - 1",
-    "linear_quantize": "the order: divide by the scale, round (half to even), add the zero point, clamp to the range, then cast",
+    "get_quantized_range": "the signed range of a b-bit integer: its lowest and its highest value, and their type",
+    "linear_quantize": "the order of the steps (scaling, rounding half to even, the zero point, clamping, the cast) and which way each one goes",
     "scale_choice, zero_point_choice": "which formula maps [r_min, r_max] onto [q_min, q_max] exactly",
     "get_quantization_scale_and_zero_point": "the range each end of [r_min, r_max] maps to, the zero point's rounding and clamping",
-    "get_quantization_scale_for_weight": "symmetric scale: the largest magnitude over the largest positive integer, never 0",
+    "get_quantization_scale_for_weight": "the symmetric scale: which magnitude maps to the largest positive integer, and an all-zero weight",
     "linear_quantize_bias_per_output_channel": "the bias scale (weight scale times input scale, per output channel), zero point 0, 32 bits",
     "shift_quantized_linear_bias": "what the input zero point adds to each output: the sum of that output's integer weights times it",
-    "quantized_linear": "integer accumulation, then the bias, the rescale by S_in * S_w / S_out per output channel, the output zero point, round and clamp",
+    "quantized_linear": "the steps after the integer accumulation: the bias, the per-output-channel rescale (which scales, multiplied or divided), the output zero point, round and clamp",
     "shift_quantized_conv2d_bias": "what the input zero point adds to each output channel: the sum of that channel's integer weights times it",
     "quantized_conv2d": "padding with the input zero point, integer accumulation, the per-channel rescale, the output zero point, round and clamp",
-    "fuse_conv_bn": "the factor gamma / sqrt(var + eps) per output channel, applied to the weights and to the shifted bias",
-    "extra_preprocess": "the input's range [-1, 1) mapped onto int8 with scale 1/128, rounded and clamped",
+    "fuse_conv_bn": "the per-output-channel factor BatchNorm applies (which parameters and statistics, and where eps goes), and how it changes the weights and the bias",
+    "extra_preprocess": "how the input's range [-1, 1) maps onto int8 (which scale, which direction), rounding, and the values that fall outside [-128, 127]",
 }
 
 MUTANTS = [

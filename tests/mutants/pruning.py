@@ -47,7 +47,7 @@ HINTS = {  # what a student should look at, per function (without the code)
     "FineGrainedPruner.prune": "a boolean mask for each weight named in the sparsity dict (and only those), made in place from that weight at its sparsity",
     "FineGrainedPruner.apply": "multiplying each weight in place by its own stored mask, matched by name",
     "sparsity_dict": "the full parameter names, fractions of weights removed (not kept), and which layers the sensitivity scan shows can take the most",
-    "get_num_channels_to_keep": "the channels kept (not removed): (1 - prune ratio) times the count, rounded to a Python int",
+    "get_num_channels_to_keep": "the channels kept (not removed), how their count is rounded, and its type",
     "channel_prune": "which channels are kept (the first ones, after sorting), and every tensor that depends on them: the next conv's input channels and the batch norm's statistics",
     "get_input_channel_importance": "the norm of each input channel's weights, over every other dimension",
     "apply_channel_sorting": "sorting by the next layer's input-channel importance, largest first, and permuting everything that holds those channels the same way",

@@ -35,14 +35,14 @@ QC_CALL = "integer_conv2d(input, weight, stride, padding, dilation, groups)"
 GP_SCORE = "score = (errors[name][lower] - errors[name][bits[name]]) / (size * (bits[name] - lower))"
 
 HINTS = {  # what a student should look at, per function (without the code)
-    "linear_quantize": "the order: divide by the scale, round half to even, subtract the zero point, clamp to the signed or unsigned range",
-    "linear_dequantize": "the inverse of linear_quantize: add the zero point back, then multiply by the scale",
+    "linear_quantize": "the order of the steps (scaling, rounding half to even, the zero point, clipping) and the zero point's sign in this notebook's convention, and the signed or unsigned range",
+    "linear_dequantize": "undoing linear_quantize: which way the zero point goes back, and when the scale applies",
     "get_scale": "each method's formula: the symmetric max-abs, the MSE search over every candidate, SAWB's coefficients and the population statistics",
-    "reset_scale_and_zero_point": "the asymmetric range (max - min over 2^b - 1 steps), the zero point's sign and rounding, a constant input, and passing signed on",
+    "reset_scale_and_zero_point": "the asymmetric range (how many steps between min and max), the zero point's sign and rounding, a constant input, and passing signed on",
     "_quantize_func_STE": "the backward pass: pass the gradient straight through where the input was inside the range, zero outside",
-    "quantized_linear_function": "integer matmul, the bias added in the accumulator's scale, then one rescale by input scale times weight scale",
+    "quantized_linear_function": "the integer matmul, which scale the bias must be in when it is added to the accumulator, and the one rescale that follows",
     "quantized_conv2d_function": "integer convolution with the layer's stride and padding, the bias per output channel, the per-channel weight scale",
-    "greedy_bitwidth_path": "the score of lowering a layer one step (error increase per bit saved per weight), taking the smallest, and a new dict per step",
+    "greedy_bitwidth_path": "the score of lowering a layer one step (what the error increase is divided by), which step you take (and which on a tie), and a new dict per step",
 }
 
 MUTANTS = [
