@@ -188,12 +188,17 @@ def table(results: dict[str, list[Result]]) -> str:
     return "\n".join(lines)
 
 
+def markdown_cell(text: str) -> str:
+    """``text`` as one cell of a Markdown table: its pipes (``max|w|``) escaped so they do not split the row."""
+    return text.replace("|", "\\|")
+
+
 def details(results: dict[str, list[Result]]) -> str:
     """Markdown list of every mutant, its score and the test cases that caught it."""
     lines = []
     for notebook, rows in results.items():
         lines += [f"## {notebook}", "", "| function | mistake | score | caught by |", "| --- | --- | --- | --- |"]
-        lines += [f"| `{r.mutant.function}` | {r.mutant.description} | {r.score:g}/{r.possible:g} | {', '.join(r.caught_by) or 'SURVIVED'} |" for r in rows]
+        lines += [f"| `{r.mutant.function}` | {markdown_cell(r.mutant.description)} | {r.score:g}/{r.possible:g} | {', '.join(r.caught_by) or 'SURVIVED'} |" for r in rows]
         lines.append("")
     return "\n".join(lines)
 

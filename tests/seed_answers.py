@@ -197,7 +197,8 @@ def table(graded: list[tuple[SeedAnswer, "mutation.Result"]]) -> str:
     for seed, result in graded:
         named = "; ".join(named_mistakes(seed.notebook, result.messages)) or ("nothing (right answer)" if not result.caught else "nothing")
         number, function = seed.seed.split(", ", 1)
-        lines.append(f"| {number} | `{function}` | {seed.answer.description} | {result.score:g}/{result.possible:g} | {named} | {seed.adapted or '-'} |")
+        cells = [seed.answer.description, f"{result.score:g}/{result.possible:g}", named, seed.adapted or "-"]
+        lines.append(f"| {number} | `{function}` | " + " | ".join(map(mutation.markdown_cell, cells)) + " |")
     return "\n".join(lines)
 
 
