@@ -48,11 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("grades"), help="output folder (created if missing)")
     parser.add_argument("--notebooks", nargs="+", default=released, choices=released, help="notebooks to grade (default: all released)")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", os.cpu_count() or 1)), help="notebooks graded at once (default: $JOBS or the number of cores)")
-    parser.add_argument("--timeout", type=float, default=float(os.environ.get("TIMEOUT", 600)), help="seconds allowed per notebook (default: $TIMEOUT or 600)")
-    parser.add_argument("--cell-timeout", type=float, default=float(os.environ.get("CELL_TIMEOUT", 300)), help="seconds allowed per cell (default: $CELL_TIMEOUT or 300)")
-    parser.add_argument("--memory-gb", type=float, default=float(os.environ.get("MEMORY_GB", 8)), help="address-space limit per notebook in GiB (default: $MEMORY_GB or 8)")
-    parser.add_argument("--processes", type=int, default=int(os.environ.get("PROCESSES", 64)), help="processes and threads a notebook may start (default: $PROCESSES or 64)")
-    parser.add_argument("--scratch-gb", type=float, default=float(os.environ.get("SCRATCH_GB", 1)), help="private tmpfs per notebook (its /tmp, /var/tmp, /dev/shm and folder together) in GiB (default: $SCRATCH_GB or 1)")
+    Limits.add_arguments(parser)
     parser.add_argument("--full", action="store_true", help="run every cell; by default the release's `# grading: skip` cells are skipped")
     parser.add_argument("--manual", type=Path, help="merge this manual.csv (points given by hand, regrades) into every output; no notebook is graded again")
     parser.add_argument("--roster", type=Path, help="a Canvas Gradebook export (Student, ID, SIS User ID, SIS Login ID, Section): write OUT/canvas.csv")
@@ -90,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
             return 2
         skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(RELEASE_DIR / f"{name}.ipynb", as_version=4)) for name in autograders}
-        limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30), processes=args.processes,
-                        scratch_bytes=int(args.scratch_gb * 2**30))
+        limits = Limits.from_arguments(args)
         outcomes = {}
         try:
             print(sandbox.describe(mode))

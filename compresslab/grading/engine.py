@@ -21,6 +21,7 @@ and ``processes`` what it may start (``processes``). A zygote that dies raises `
 starts another one (``runner``).
 """
 
+import argparse
 import json
 import os
 import pickle
@@ -52,6 +53,21 @@ class Limits:
     memory_bytes: int = 8 * 2**30  # address-space limit of the notebook's process (RLIMIT_AS)
     processes: int = 64  # processes and threads the notebook may run (RLIMIT_NPROC, in its own user namespace)
     scratch_bytes: int = 2**30  # its private tmpfs (/tmp, /var/tmp, /dev/shm and its folder together), and the largest file
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """The limits as command-line options whose defaults come from the environment (``make grade``'s variables), for
+        ``make grade`` and Gradescope's runner alike; ``from_arguments`` makes the ``Limits`` of the parsed options."""
+        parser.add_argument("--timeout", type=float, default=float(os.environ.get("TIMEOUT", 600)), help="seconds allowed per notebook (default: $TIMEOUT or 600)")
+        parser.add_argument("--cell-timeout", type=float, default=float(os.environ.get("CELL_TIMEOUT", 300)), help="seconds allowed per cell (default: $CELL_TIMEOUT or 300)")
+        parser.add_argument("--memory-gb", type=float, default=float(os.environ.get("MEMORY_GB", 8)), help="address-space limit per notebook in GiB (default: $MEMORY_GB or 8)")
+        parser.add_argument("--processes", type=int, default=int(os.environ.get("PROCESSES", 64)), help="processes and threads a notebook may start (default: $PROCESSES or 64)")
+        parser.add_argument("--scratch-gb", type=float, default=float(os.environ.get("SCRATCH_GB", 1)), help="private tmpfs per notebook (its /tmp, /var/tmp, /dev/shm and folder together) in GiB (default: $SCRATCH_GB or 1)")
+
+    @staticmethod
+    def from_arguments(args: argparse.Namespace) -> "Limits":
+        return Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=int(args.memory_gb * 2**30),
+                      processes=args.processes, scratch_bytes=int(args.scratch_gb * 2**30))
 
 
 @dataclass

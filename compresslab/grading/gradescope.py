@@ -39,14 +39,6 @@ from .submissions import collect
 STUDENT = "submission"  # the one student of a Gradescope run
 
 
-def limits_from_environment() -> Limits:
-    """The limits ``make grade`` uses by default, overridden by the same variables (TIMEOUT, CELL_TIMEOUT, MEMORY_GB,
-    PROCESSES, SCRATCH_GB)."""
-    return Limits(notebook_seconds=float(os.environ.get("TIMEOUT", 600)), cell_seconds=float(os.environ.get("CELL_TIMEOUT", 300)),
-                  memory_bytes=int(float(os.environ.get("MEMORY_GB", 8)) * 2**30), processes=int(os.environ.get("PROCESSES", 64)),
-                  scratch_bytes=int(float(os.environ.get("SCRATCH_GB", 1)) * 2**30))
-
-
 def protect_secrets() -> None:
     """Make every secret folder of the course folder root-only (mode 700), so that a notebook run as another uid cannot
     read the tests, fixtures or reference checks."""
@@ -76,7 +68,7 @@ def results(notebook: str, question_list: list[Question], rows: list[Row], secon
     return {"score": score, "execution_time": round(seconds, 1), "output": summary, "stdout_visibility": "hidden", "tests": tests}
 
 
-def grade_submission(submission_dir: Path, protected: tuple[Path, ...]) -> tuple[str, list[Question], list[Row], float]:
+def grade_submission(submission_dir: Path, protected: tuple[Path, ...], limits: Limits) -> tuple[str, list[Question], list[Row], float]:
     """Grade the notebook of ``submission_dir``: the notebook's name, its questions, one row per question and the seconds taken."""
     start = time.monotonic()
     autograder = course_dir()  # the unpacked autograder zip: its tests/ are read from there
@@ -93,7 +85,7 @@ def grade_submission(submission_dir: Path, protected: tuple[Path, ...]) -> tuple
         submissions = collect(students, [notebook], Path(scratch) / "collected")
         zygote = Zygote(mode)
         try:
-            rows, _ = grade_all(submissions, {notebook: autograder}, {notebook: question_list}, 1, limits_from_environment(), skip,
+            rows, _ = grade_all(submissions, {notebook: autograder}, {notebook: question_list}, 1, limits, skip,
                                 progress=False, zygotes=[zygote])
         finally:
             zygote.close()
@@ -104,13 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Gradescope's run_autograder: grade one submission, write results.json")
     parser.add_argument("--submission", type=Path, default=Path("/autograder/submission"), help="the student's uploaded files")
     parser.add_argument("--results", type=Path, default=Path("/autograder/results/results.json"), help="where results.json goes")
+    Limits.add_arguments(parser)  # the same limits as make grade, from the same variables
     args = parser.parse_args(argv)
     if not args.submission.is_dir():
         print(f"error: {args.submission}: submission folder not found", file=sys.stderr)
         return 2
     protected = (course_dir(), args.results.parent)
     try:
-        notebook, question_list, rows, seconds = grade_submission(args.submission, protected)
+        notebook, question_list, rows, seconds = grade_submission(args.submission, protected, Limits.from_arguments(args))
     except (FileNotFoundError, ValueError, sandbox.IsolationUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
