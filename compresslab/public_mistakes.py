@@ -558,4 +558,33 @@ BY_NOTEBOOK = {
             ('reason', ('you lowered a layer straight to the smallest bit width', 'the score of lowering a layer one step (what the error increase is divided by), which step you take (and which on a tie), and a new dict per step'), None),
         ],
     },
+    'weight_ptq': {
+        'weight_quantization(2)(w, alpha=2) (clip w / alpha to [-1, 1], round |.| on steps of 1/3, keep the sign, times alpha)': [
+            ('close', ('you rounded the magnitude with floor instead of round', 'the order of the steps (divide by alpha, clip to [-1, 1], round the magnitude on steps of 1 / (2**b - 1), sign, times alpha) and how you round'), [-2.0, -0.6666666865348816, -0.0, -0.0, 0.0, 0.0, 0.0, 0.6666666865348816, 0.6666666865348816, 2.0]),
+            ('close', ('you rounded on steps of 1 / 2**b instead of 1 / (2**b - 1)', 'the order of the steps (divide by alpha, clip to [-1, 1], round the magnitude on steps of 1 / (2**b - 1), sign, times alpha) and how you round'), [-2.0, -1.0, -0.5, -0.0, 0.0, 0.0, 0.5, 0.5, 1.0, 2.0]),
+            ('close', ('you did not clip w / alpha to [-1, 1], so the weights beyond alpha are not clipped', 'the order of the steps (divide by alpha, clip to [-1, 1], round the magnitude on steps of 1 / (2**b - 1), sign, times alpha) and how you round'), [-2.6666667461395264, -0.6666666865348816, -0.0, -0.0, 0.0, 0.0, 0.6666666865348816, 0.6666666865348816, 1.3333333730697632, 2.6666667461395264]),
+            ('close', ('you clipped w / alpha to [0, 1] instead of [-1, 1], so every negative weight becomes 0', 'the order of the steps (divide by alpha, clip to [-1, 1], round the magnitude on steps of 1 / (2**b - 1), sign, times alpha) and how you round'), [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.6666666865348816, 0.6666666865348816, 1.3333333730697632, 2.0]),
+            ('close', ('you did not multiply by alpha again at the end', 'the order of the steps (divide by alpha, clip to [-1, 1], round the magnitude on steps of 1 / (2**b - 1), sign, times alpha) and how you round'), [-1.0, -0.3333333432674408, -0.0, -0.0, 0.0, 0.0, 0.3333333432674408, 0.3333333432674408, 0.6666666865348816, 1.0]),
+            ('close', ('you dropped the sign: every quantized weight is positive', 'the order of the steps (divide by alpha, clip to [-1, 1], round the magnitude on steps of 1 / (2**b - 1), sign, times alpha) and how you round'), [2.0, 0.6666666865348816, 0.0, 0.0, 0.0, 0.0, 0.6666666865348816, 0.6666666865348816, 1.3333333730697632, 2.0]),
+        ],
+        'AssertionError: number of distinct values of weight_quantization(1) on 2000 Gaussian weights (b magnitude bits and a sign): got 5, expected at most 3': [
+            ('reason', ('you rounded on steps of 1 / 2**b instead of 1 / (2**b - 1)', 'the order of the steps (divide by alpha, clip to [-1, 1], round the magnitude on steps of 1 / (2**b - 1), sign, times alpha) and how you round'), None),
+            ('reason', ('you did not clip w / alpha to [-1, 1], so the weights beyond alpha are not clipped', 'the order of the steps (divide by alpha, clip to [-1, 1], round the magnitude on steps of 1 / (2**b - 1), sign, times alpha) and how you round'), None),
+        ],
+        'weight_alpha([[1, -1], [3, 1]]) = 3 * sqrt(2) (population standard deviation, as np.std)': [
+            ('close', ("you took the sample standard deviation (divided by n - 1) instead of np.std's population one (divided by n)", "which spread of the weights you take (about their mean, over all elements), np.std's divisor n, and the factor 3"), 4.898979663848877),
+            ('close', ('you clipped at max|w| instead of 3 standard deviations', "which spread of the weights you take (about their mean, over all elements), np.std's divisor n, and the factor 3"), 3.0),
+            ('close', ('you took 3 times the variance instead of 3 standard deviations', "which spread of the weights you take (about their mean, over all elements), np.std's divisor n, and the factor 3"), 6.0),
+            ('close', ('you left out the factor 3: alpha is one standard deviation', "which spread of the weights you take (about their mean, over all elements), np.std's divisor n, and the factor 3"), 1.4142135381698608),
+            ('close', ('you took the root mean square, the spread about 0, instead of the spread about the mean', "which spread of the weights you take (about their mean, over all elements), np.std's divisor n, and the factor 3"), 5.196152210235596),
+            ('close', ('you took 3 times the mean magnitude mean|w| instead of 3 standard deviations', "which spread of the weights you take (about their mean, over all elements), np.std's divisor n, and the factor 3"), 4.5),
+        ],
+        'AssertionError: 3.weight did not change: quantize every nn.Conv2d': [
+            ('reason', ('you quantized only the first convolution', "which layers you quantize (every nn.Conv2d, nothing else), how many bits the quantizer gets (weight_quantize_fn spends one on the sign), and whose weights set each layer's alpha"), None),
+            ('reason', ('you left the 1x1 shortcut convolutions in floating point', "which layers you quantize (every nn.Conv2d, nothing else), how many bits the quantizer gets (weight_quantize_fn spends one on the sign), and whose weights set each layer's alpha"), None),
+        ],
+        'AssertionError: quantize_conv_weights must change the model in place and return it': [
+            ('reason', ('you quantized a copy of the model and returned it, leaving the model you were given unchanged', "which layers you quantize (every nn.Conv2d, nothing else), how many bits the quantizer gets (weight_quantize_fn spends one on the sign), and whose weights set each layer's alpha"), None),
+        ],
+    },
 }
