@@ -54,12 +54,9 @@ checkpoints: $(STAMP)
 ## (data/fixtures/*.checks.pt, from the reference example that `make release` writes), then how each catalogued
 ## mistake fails the tests (data/fixtures/*.mistakes.pt and compresslab/public_mistakes.py), then the release, which ships them.
 fixtures: $(STAMP)
-	$(PY) -m compresslab.fixtures $(NOTEBOOKS)
-	$(PY) -m compresslab.grading.reference_checks $(NOTEBOOKS)
-	$(PY) -m compresslab.mistakes $(NOTEBOOKS)
-	$(PY) -m compresslab.release $(NOTEBOOKS)
+	$(PY) -m compresslab.record_fixtures $(NOTEBOOKS)
 
-## Grade every catalogued wrong implementation (tests/mutants/); refresh the README's mutation table.
+## Grade every catalogued wrong implementation (mutants/); refresh the README's mutation table.
 mutation: $(STAMP)
 	$(PY) -m compresslab.mutation --out mutation-results.md
 

@@ -3,7 +3,8 @@
 One module per job:
 
 - ``compresslab.device``      pick CUDA when present, else CPU
-- ``compresslab.paths``       where the course folder (the checkout or ``$COMPRESSLAB_COURSE``) and its data (``data/`` or ``$COMPRESSLAB_DATA``) are
+- ``compresslab.paths``       the course-folder map: where masters, releases, bundles, autograders, fixtures, reference
+                              checks, mistakes, examples and mutant catalogs live (``course()``)
 - ``compresslab.data``        the embedded digits dataset and CIFAR-10 from a local folder
 - ``compresslab.models``      ``Net``/``NetWithBias`` (EE290-2 Lab 1), ``VGG`` (seed 000), ``resnet20``
 - ``compresslab.training``    seeded training and evaluation loops with progress bars
@@ -16,12 +17,15 @@ One module per job:
 - ``compresslab.int8_helpers``, ``pruning_helpers``, ``quantization_helpers``, ``sawb_helpers``
                               the heavy lifting of one notebook each (int8_cnn, pruning,
                               kmeans_linear, sawb_qat); ``sawb_derivation`` derives SAWB coefficients
-- ``compresslab.fixtures``    the hidden tests' fixed inputs and expected outputs (``make fixtures``)
+- ``compresslab.fixtures``    the hidden tests' fixed inputs and expected outputs, at run time (load, secrets zeroed)
+- ``compresslab.notebook_fixtures`` one fixture builder per notebook
+- ``compresslab.record_fixtures`` ``make fixtures``: fixtures, reference checks, mistakes, then the release
 - ``compresslab.notebooks``   execute a notebook (nbclient)
 - ``compresslab.release``     the student release, examples and autograder zips (``make release``)
 - ``compresslab.bundle``      the student's zip: notebook, the library modules it imports, its data
 - ``compresslab.grading``     ``make grade`` (see its package docstring)
-- ``compresslab.mutation``    grading catalogued wrong implementations (``make mutation``)
+- ``compresslab.mutation``    grading catalogued wrong implementations (``mutants/<notebook>.py``; ``make mutation``)
+- ``compresslab.mistakes``    how each catalogued mistake fails the tests, for the feedback (a ``make fixtures`` step)
 - ``compresslab.bench``       ``make bench``
 """
 

@@ -29,10 +29,8 @@ from pathlib import Path
 import nbformat
 
 from .bundle import ZIP_DATE, data_files, notebook_sources, requirements
-from .fixtures import fixture_path
-from .paths import PACKAGE_DIR
+from .paths import PACKAGE_DIR, course
 
-ROOT = PACKAGE_DIR.parent
 VENV = "/autograder/venv"
 EXECUTABLE = ("setup.sh", "run_autograder")
 
@@ -70,9 +68,10 @@ def autograder_zip(notebook: str, otter_zip: Path, release: bytes) -> bytes:
     entries.update({"setup.sh": SETUP_SH.encode(), "run_autograder": RUN_AUTOGRADER.encode(), "requirements.txt": requirements(frontend=False).encode(),
                     f"assignment/{notebook}.ipynb": release})
     library = sorted(p for p in PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
-    recorded = [p for p in sorted(fixture_path(notebook).parent.glob(f"{notebook}.*")) if p.name.split(".")[0] == notebook]  # none yet: a new notebook
-    course = [*data_files(notebook, sources), *recorded]
-    entries.update({path.relative_to(ROOT).as_posix(): path.read_bytes() for path in [*library, *course]})
+    folder = course()
+    recorded = [p for p in (folder.fixture(notebook), folder.reference_checks(notebook), folder.mistakes(notebook)) if p.is_file()]  # none yet: a new notebook
+    entries.update({path.relative_to(PACKAGE_DIR.parent).as_posix(): path.read_bytes() for path in library})
+    entries.update({folder.archive_name(path): path.read_bytes() for path in [*data_files(notebook, sources), *recorded]})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):

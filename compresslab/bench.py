@@ -36,9 +36,8 @@ from .grading.html_report import write_report
 from .grading.runner import Outcome, Row, grade_all, grade_notebook, rows_for
 from .grading.submissions import Submission
 from .notebooks import execute_notebook
-from .paths import PACKAGE_DIR
+from .paths import course
 
-ROOT = PACKAGE_DIR.parent
 CLASS_SIZE = 300  # students in the projection
 COPIES = 3  # copies of the reference and of the blank in the throughput comparison
 LIMITS = Limits(notebook_seconds=3600, cell_seconds=3600)
@@ -48,12 +47,12 @@ GRADING_THREADS = 1  # torch threads per graded notebook, as in a class batch wi
 
 
 def _skip(name: str) -> frozenset[str]:
-    return grading_mode.marked_sources(nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4))
+    return grading_mode.marked_sources(nbformat.read(course().release(name), as_version=4))
 
 
 def _example(name: str, example: str, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy(ROOT / "data" / "examples" / example / f"{name}.ipynb", folder / f"{name}.ipynb"))
+    return Path(shutil.copy(course().example(example, name), folder / f"{name}.ipynb"))
 
 
 def _score(outcome: Outcome) -> tuple[float, float]:
@@ -65,18 +64,18 @@ def bench_notebook(name: str) -> dict:
     """Seconds to execute the master, and the outcomes of grading the reference and blank examples of ``name``."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        execute_notebook(ROOT / "solution" / f"{name}.ipynb", cwd=tmp)
+        execute_notebook(course().master(name), cwd=tmp)
         result = {"run": time.perf_counter() - start}
     for example in ("reference", "blank"):
         with tempfile.TemporaryDirectory() as tmp:
-            result[example] = grade_notebook(_example(name, example, Path(tmp)), ROOT / "autograder" / f"{name}-autograder.zip", LIMITS, _skip(name),
+            result[example] = grade_notebook(_example(name, example, Path(tmp)), course().autograder(name), LIMITS, _skip(name),
                                              threads=GRADING_THREADS)
     return result
 
 
 def bench_throughput(name: str, jobs: int) -> dict:
     """Wall seconds to grade ``COPIES`` references and blanks: our grader at ``jobs`` at a time vs sequential ``otter run``."""
-    autograder = ROOT / "autograder" / f"{name}-autograder.zip"
+    autograder = course().autograder(name)
     with tempfile.TemporaryDirectory() as tmp:
         paths = [_example(name, example, Path(tmp) / f"{example}-{i}") for i in range(COPIES) for example in ("reference", "blank")]
         submissions = [Submission(p.parent.name, p.parent, {name: p}) for p in paths]
@@ -96,7 +95,7 @@ def bench_throughput(name: str, jobs: int) -> dict:
 def bench_boundary(name: str) -> dict[str, dict]:
     """Per mode (this host's sandbox, and ``unsafe``): seconds for a zygote to start, and median wall and CPU seconds to
     grade the reference and the blank of ``name`` on it, ``REPEATS`` times each."""
-    autograder = ROOT / "autograder" / f"{name}-autograder.zip"
+    autograder = course().autograder(name)
     results = {}
     for mode in (sandbox.isolation_mode(unsafe_allowed=False), "unsafe"):
         start = time.perf_counter()
@@ -129,7 +128,7 @@ def synthetic_class(size: int = CLASS_SIZE, seed: int = 0) -> tuple[list[Row], d
     hand in blank notebooks, 3% miss a notebook, 1% time out, the others lose random test cases (2 to 4 per question)
     with the reasons of ``SYNTHETIC_REASONS``. For ``make bench`` and the report's size test."""
     chance = random.Random(seed)
-    released = {p.name.removesuffix("-autograder.zip"): questions(p) for p in sorted((ROOT / "autograder").glob("*-autograder.zip"))}
+    released = {name: questions(course().autograder(name)) for name in course().released()}
     rows, outcomes = [], {}
     for index in range(size):
         student = f"student{index:03d}"
@@ -172,12 +171,12 @@ def bench_diagnosis(name: str, zygote: Zygote) -> dict:
     from .grading import diagnosis
     from .grading.autograders import otter_tests
 
-    autograder = ROOT / "autograder" / f"{name}-autograder.zip"
+    autograder = course().autograder(name)
     tests = otter_tests(autograder)
-    fixture_bytes = (ROOT / "data" / "fixtures" / f"{name}.pt").read_bytes()
+    fixture_bytes = course().fixture(name).read_bytes()
     start = time.thread_time()
     stored = diagnosis.load(name, tests, fixture_bytes)
-    result = {"bytes": diagnosis.mistakes_path(name).stat().st_size if stored else 0, "load": time.thread_time() - start,
+    result = {"bytes": course().mistakes(name).stat().st_size if stored else 0, "load": time.thread_time() - start,
               "explain": 0.0, "cases": 0, "named": 0, "grading": 0.0, "mutants": 0}
     explain = diagnosis.explain
 
@@ -189,7 +188,7 @@ def bench_diagnosis(name: str, zygote: Zygote) -> dict:
         result["named"] += said is not None
         return said
 
-    reference = nbformat.read(ROOT / "data" / "examples" / "reference" / f"{name}.ipynb", as_version=4)
+    reference = nbformat.read(course().example("reference", name), as_version=4)
     code = "\n".join(c.source for c in reference.cells if c.cell_type == "code")
     questions_of = mutation.testing_questions(autograder)
     firsts = list({m.function: m for m in reversed(mutation.catalog(name))}.values())
@@ -214,7 +213,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", os.cpu_count() or 1)), help="parallel graders")
     parser.add_argument("notebooks", nargs="*", help="default: every master in solution/")
     args = parser.parse_args()
-    names = args.notebooks or sorted(p.stem for p in (ROOT / "solution").glob("*.ipynb"))
+    names = args.notebooks or course().masters()
     lines = [
         "# compresslab benchmark",
         "",

@@ -25,9 +25,8 @@ from pathlib import Path
 import nbformat
 
 from .checkpoints import PRETRAINED
-from .paths import PACKAGE_DIR
+from .paths import PACKAGE_DIR, course
 
-ROOT = PACKAGE_DIR.parent
 ZIP_DATE = (2026, 12, 1, 0, 0, 0)  # every zip entry's date: fixed (reproducible bytes) and recent (unzipped files are not "46 years old")
 
 
@@ -58,7 +57,7 @@ def imported_modules(source: str, package: str = "") -> set[str]:
 def module_path(module: str) -> Path | None:
     """File of a ``compresslab`` module or package (``None`` for names that are not modules, e.g. functions)."""
     relative = Path(*module.split("."))
-    for candidate in (ROOT / relative.with_suffix(".py"), ROOT / relative / "__init__.py"):
+    for candidate in (PACKAGE_DIR.parent / relative.with_suffix(".py"), PACKAGE_DIR.parent / relative / "__init__.py"):
         if candidate.is_file():
             return candidate
     return None
@@ -88,8 +87,8 @@ def module_closure(sources: list[str]) -> set[Path]:
 def data_files(notebook: str, sources: list[str]) -> list[Path]:
     """Checkpoints named in the sources, plus the notebook's own public data folder ``data/<notebook>/``."""
     text = "\n".join(sources)
-    files = [ROOT / "data" / "checkpoints" / f"{name}.pt" for name in PRETRAINED if re.search(rf"[\"']{name}[\"']", text)]
-    own = ROOT / "data" / notebook
+    files = [course().checkpoint(name) for name in PRETRAINED if re.search(rf"[\"']{name}[\"']", text)]
+    own = course().public_data(notebook)
     if own.is_dir():
         files += sorted(p for p in own.rglob("*") if p.is_file())
     return files
@@ -98,7 +97,7 @@ def data_files(notebook: str, sources: list[str]) -> list[Path]:
 def requirements(frontend: bool = True) -> str:
     """The pinned runtime dependencies of ``pyproject.toml``, with its ``frontend`` extra (JupyterLab) if ``frontend``,
     one per line."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
+    with open(PACKAGE_DIR.parent / "pyproject.toml", "rb") as f:
         project = tomllib.load(f)["project"]
     return "\n".join(project["dependencies"] + (project["optional-dependencies"]["frontend"] if frontend else [])) + "\n"
 
@@ -108,8 +107,8 @@ def bundle_bytes(notebook: str, release: bytes) -> bytes:
     nb = nbformat.reads(release.decode(), as_version=4)
     sources = notebook_sources(nb)
     entries = {f"{notebook}.ipynb": release, "requirements.txt": requirements().encode()}
-    for path in sorted(module_closure(sources)) + data_files(notebook, sources):
-        entries[path.relative_to(ROOT).as_posix()] = path.read_bytes()
+    entries.update({path.relative_to(PACKAGE_DIR.parent).as_posix(): path.read_bytes() for path in sorted(module_closure(sources))})
+    entries.update({course().archive_name(path): path.read_bytes() for path in data_files(notebook, sources)})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
@@ -130,4 +129,4 @@ if __name__ == "__main__":
     import sys
 
     for name in sys.argv[1:]:
-        print(json.dumps(manifest((ROOT / "assignment" / f"{name}.zip").read_bytes()), indent=1))
+        print(json.dumps(manifest(course().bundle(name).read_bytes()), indent=1))

@@ -16,7 +16,7 @@ from torch import nn
 from . import models
 from .data import CIFAR10_STATS, HALF, DataLoaders, load_dataset
 from .device import get_device
-from .paths import checkpoint_path
+from .paths import course
 from .training import TrainConfig, evaluate, set_seed, train
 
 
@@ -80,7 +80,7 @@ def rebuild(name: str) -> float:
     device = torch.device("cpu")  # CPU kernels give the same bytes on every machine
     train(model, loaders.train, spec.config, device=device)
     accuracy = evaluate(model, loaders.test, device=device)
-    path = checkpoint_path(name)
+    path = course().checkpoint(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
         {
@@ -98,7 +98,7 @@ def rebuild(name: str) -> float:
 def _load(name: str) -> dict:
     """The saved checkpoint dict of a known ``name``; a clear error when the file is missing."""
     _spec(name)
-    path = checkpoint_path(name)
+    path = course().checkpoint(name)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} is missing: run `make checkpoints` to rebuild it")
     return torch.load(path, map_location="cpu", weights_only=True)

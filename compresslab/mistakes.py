@@ -1,6 +1,6 @@
 """Record how every catalogued mistake fails the tests, for the feedback that names it (a ``make fixtures`` step).
 
-Each mutant of ``tests/mutants/<notebook>.py`` is put into the reference submission (``mutation.mutate``) and
+Each mutant of ``mutants/<notebook>.py`` is put into the reference submission (``mutation.mutate``) and
 trace-graded (the trusted run that returns every check's values: our own code, not a student's) on the same
 rounds of questions as ``mutation.run`` grades it, until a round has a case that fails against the reference checks.
 Of each failing case, two files keep what the mistake did:
@@ -11,10 +11,10 @@ Of each failing case, two files keep what the mistake did:
   student's notebook to name the mistake when ``grader.check`` fails. These are wrong answers' outputs on the
   public inputs, which the public tests' own literals already out-number: they give no right answer away.
 
-``python -m compresslab.mistakes NOTEBOOK...`` (``make fixtures``, after the reference checks) rewrites both.
+``make fixtures`` (``compresslab.record_fixtures``, after the reference checks) rewrites both; ``python -m
+compresslab.record_fixtures --from mistakes NOTEBOOK...`` this step alone.
 """
 
-import argparse
 import hashlib
 import math
 import os
@@ -31,18 +31,17 @@ from .checks import decide
 from .grading import diagnosis, grading_mode, reference_checks
 from .grading.autograders import otter_tests
 from .grading.engine import Limits, Task, Zygote, case_verdict
-from .paths import PACKAGE_DIR
+from .paths import PACKAGE_DIR, course
 
 PUBLIC_TABLE = PACKAGE_DIR / "public_mistakes.py"
 PUBLIC_VALUES = 1000  # elements of a public check's value kept as a literal at most (larger ones are left out)
 
 
 def record(notebook: str, jobs: int = os.cpu_count() or 1) -> Path:
-    """Trace-grade every mutant of ``notebook`` and write ``diagnosis.mistakes_path(notebook)`` (then ``write_public_table``)."""
-    root = PACKAGE_DIR.parent
-    autograder = root / "autograder" / f"{notebook}-autograder.zip"
+    """Trace-grade every mutant of ``notebook`` and write ``course().mistakes(notebook)`` (then ``write_public_table``)."""
+    autograder = course().autograder(notebook)
     tests = otter_tests(autograder)
-    fixture_bytes = _fixture_bytes(notebook)
+    fixture_bytes = course().fixture(notebook).read_bytes() if course().fixture(notebook).is_file() else None
     reference = reference_checks.load(notebook, tests, fixture_bytes)["cases"]
     mutants = mutation.catalog(notebook)
     failures = trace_failures(notebook, mutants, reference, jobs)
@@ -52,7 +51,7 @@ def record(notebook: str, jobs: int = os.cpu_count() or 1) -> Path:
             cases.setdefault(test_file, {}).setdefault(case, []).append({"mistake": index, **entry})
     stored = {**diagnosis.fingerprint(notebook, tests, fixture_bytes), "catalog": catalog_digest(notebook),
               "mistakes": [{"function": m.function, "description": m.description, "hint": m.hint} for m in mutants], "cases": cases}
-    path = diagnosis.mistakes_path(notebook)
+    path = course().mistakes(notebook)
     torch.save(stored, path)
     return path
 
@@ -61,16 +60,16 @@ def write_public_table() -> Path:
     """Rewrite ``compresslab/public_mistakes.py`` from every notebook's mistakes file."""
     table = {}
     for notebook in mutation.catalogued_notebooks():
-        path = diagnosis.mistakes_path(notebook)
+        path = course().mistakes(notebook)
         if path.is_file():
-            tests = otter_tests(PACKAGE_DIR.parent / "autograder" / f"{notebook}-autograder.zip")
+            tests = otter_tests(course().autograder(notebook))
             table[notebook] = public_entries(torch.load(path, weights_only=True), public_cases(tests))
     PUBLIC_TABLE.write_text(public_table_source(table))
     return PUBLIC_TABLE
 
 
 def catalog_digest(notebook: str) -> str:
-    return hashlib.sha256((mutation.CATALOG_DIR / f"{notebook}.py").read_bytes()).hexdigest()
+    return hashlib.sha256(course().mutant_catalog(notebook).read_bytes()).hexdigest()
 
 
 def public_cases(tests: dict[str, str]) -> set[tuple[str, str]]:
@@ -84,10 +83,9 @@ def public_cases(tests: dict[str, str]) -> set[tuple[str, str]]:
 def trace_failures(notebook: str, mutants: list[mutation.Mutant], reference: dict, jobs: int) -> list[dict]:
     """Per mutant, ``{(test file, case): {"reason", "records", "checks"}}`` of the cases it fails
     in the first of its rounds (``mutation.rounds``) where it fails any; a mutant whose notebook cannot be graded fails none."""
-    root = PACKAGE_DIR.parent
-    reference_notebook = nbformat.read(root / "data" / "examples" / "reference" / f"{notebook}.ipynb", as_version=4)
-    skip = grading_mode.marked_sources(nbformat.read(root / "assignment" / f"{notebook}.ipynb", as_version=4))
-    autograder = root / "autograder" / f"{notebook}-autograder.zip"
+    reference_notebook = nbformat.read(course().example("reference", notebook), as_version=4)
+    skip = grading_mode.marked_sources(nbformat.read(course().release(notebook), as_version=4))
+    autograder = course().autograder(notebook)
     tests = mutation.testing_questions(autograder)
     code = "\n".join(c.source for c in reference_notebook.cells if c.cell_type == "code")
     plans = [mutation.rounds(mutation.questions_using(m, tests, code), tests) for m in mutants]
@@ -177,7 +175,7 @@ def public_entries(stored: dict, public: set[tuple[str, str]]) -> dict[str, list
 
 def public_table_source(table: dict[str, dict]) -> str:
     """The source of ``compresslab/public_mistakes.py`` holding ``table`` (``{notebook: public_entries(...)}``)."""
-    return ('"""What the catalogued mistakes (``tests/mutants/``) output on the public tests\' inputs: generated by\n'
+    return ('"""What the catalogued mistakes (``mutants/``) output on the public tests\' inputs: generated by\n'
             "``python -m compresslab.mistakes`` (``make fixtures``); do not edit. ``checks`` reads it to name the mistake\n"
             "a failing public check behaves like.\n\n"
             "``BY_NOTEBOOK[notebook][check name or failure reason]``: ``[(kind, (description, hint), value)]``; kind is the\n"
@@ -203,24 +201,3 @@ def _numbers(value) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "NAN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
     return repr(value)
-
-
-def _fixture_bytes(notebook: str) -> bytes | None:
-    from .fixtures import fixture_path
-
-    path = fixture_path(notebook)
-    return path.read_bytes() if path.is_file() else None
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="+", help="notebook names, e.g. int8_cnn")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants graded side by side")
-    args = parser.parse_args()
-    for notebook in args.notebooks:
-        print(f"wrote {record(notebook, args.jobs)}")
-    print(f"wrote {write_public_table()}")
-
-
-if __name__ == "__main__":
-    main()

@@ -27,17 +27,17 @@ import nbformat
 
 from .autograder_zip import autograder_zip
 from .bundle import bundle_bytes
-from .paths import PACKAGE_DIR
+from .paths import course
 
-ROOT = PACKAGE_DIR.parent
 STUB_MARKER = "# YOUR CODE HERE"
 PARTIAL_ANSWERS = 2  # answers filled in the "partial" example submission
 BLOCK_DELIMITER = re.compile(r"# (BEGIN|END) (QUESTION|SOLUTION|TESTS|PROMPT)\b")
 
 
 def release_files(notebook: str) -> dict[Path, bytes]:
-    """Every generated file of ``notebook`` as ``{path relative to the repo: bytes}``."""
-    master = ROOT / "solution" / f"{notebook}.ipynb"
+    """Every generated file of ``notebook`` as ``{path in the course folder: bytes}``."""
+    folder = course()
+    master = folder.master(notebook)
     if not master.is_file():
         raise FileNotFoundError(f"{master}: no master notebook named {notebook!r} in solution/")
     check_answer_cells(master)
@@ -54,12 +54,12 @@ def release_files(notebook: str) -> dict[Path, bytes]:
     reference = fill_answers(student, solved)
     partial = fill_answers(student, solved, limit=PARTIAL_ANSWERS)
     return {
-        Path("assignment") / f"{notebook}.ipynb": release,
-        Path("assignment") / f"{notebook}.zip": bundle_bytes(notebook, release),
-        Path("autograder") / f"{notebook}-autograder.zip": autograder,
-        Path("data/examples/reference") / f"{notebook}.ipynb": _dump(reference),
-        Path("data/examples/blank") / f"{notebook}.ipynb": _dump(student),
-        Path("data/examples/partial") / f"{notebook}.ipynb": _dump(partial),
+        folder.release(notebook): release,
+        folder.bundle(notebook): bundle_bytes(notebook, release),
+        folder.autograder(notebook): autograder,
+        folder.example("reference", notebook): _dump(reference),
+        folder.example("blank", notebook): _dump(student),
+        folder.example("partial", notebook): _dump(partial),
     }
 
 
@@ -139,18 +139,22 @@ def _dump(nb: nbformat.NotebookNode) -> bytes:
 
 def stale_files(notebook: str) -> list[Path]:
     """Generated files of ``notebook`` that are missing or differ from what ``release`` would write."""
-    return [path for path, content in release_files(notebook).items() if not (ROOT / path).is_file() or (ROOT / path).read_bytes() != content]
+    return [path for path, content in release_files(notebook).items() if not path.is_file() or path.read_bytes() != content]
 
 
 def write_release(notebook: str) -> list[Path]:
     """Write every generated file of ``notebook``; return the paths written."""
     written = []
     for path, content in release_files(notebook).items():
-        target = ROOT / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
         written.append(path)
     return written
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the course folder when it lies inside it (as ``make release`` prints it)."""
+    return str(path.relative_to(course().root)) if path.is_relative_to(course().root) else str(path)
 
 
 def main() -> None:
@@ -161,11 +165,11 @@ def main() -> None:
     if args.check:
         stale = [path for notebook in args.notebooks for path in stale_files(notebook)]
         for path in stale:
-            print(f"out of date: {path} (run `make release`)")
+            print(f"out of date: {_shown(path)} (run `make release`)")
         sys.exit(1 if stale else 0)
     for notebook in args.notebooks:
         for path in write_release(notebook):
-            print(f"wrote {path}")
+            print(f"wrote {_shown(path)}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from .data import first_batch
 from .device import get_device, torch_threads  # noqa: F401 (torch_threads: the notebook's hidden tests import it from here)
-from .paths import data_dir
+from .paths import course
 from .training import evaluate, set_seed
 
 
@@ -751,7 +751,7 @@ def make_datasets(n: int = DATASET_SIZE, std: float = DATASET_STD, seed: int = D
 
 
 def datasets_path() -> Path:
-    return data_dir() / "sawb_qat" / "datasets.pt"
+    return course().public_data("sawb_qat") / "datasets.pt"
 
 
 def load_datasets() -> dict[str, torch.Tensor]:

@@ -12,13 +12,14 @@ import nbformat
 import pytest
 import torch
 
-from compresslab import checks, fixtures, mistakes, mutation, public_mistakes
+from compresslab import checks, mistakes, mutation, public_mistakes
 from compresslab.checks import decide
 from compresslab.grading import diagnosis, grading_mode, reference_checks
 from compresslab.grading.autograders import otter_tests
 from compresslab.grading.engine import Limits
 from compresslab.grading.runner import grade_notebook
 from compresslab.notebooks import execute_notebook
+from compresslab.paths import course
 
 import seed_answers
 from conftest import ROOT
@@ -31,16 +32,16 @@ def _tests(notebook: str) -> dict[str, str]:
 
 
 def _stored(notebook: str) -> dict:
-    return torch.load(diagnosis.mistakes_path(notebook), weights_only=True)
+    return torch.load(course().mistakes(notebook), weights_only=True)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_the_mistakes_file_belongs_to_the_committed_tests_fixtures_checks_and_catalog(notebook):
     stored = _stored(notebook)
-    wanted = {**diagnosis.fingerprint(notebook, _tests(notebook), fixtures.fixture_path(notebook).read_bytes()),
+    wanted = {**diagnosis.fingerprint(notebook, _tests(notebook), course().fixture(notebook).read_bytes()),
               "catalog": mistakes.catalog_digest(notebook)}
     stale = [key for key, value in wanted.items() if stored.get(key) != value]
-    assert not stale, f"{diagnosis.mistakes_path(notebook)} was recorded for another {', '.join(stale)}: run `make fixtures`"
+    assert not stale, f"{course().mistakes(notebook)} was recorded for another {', '.join(stale)}: run `make fixtures`"
     assert [m["description"] for m in stored["mistakes"]] == [m.description for m in mutation.catalog(notebook)]
 
 
@@ -53,10 +54,10 @@ def test_the_public_table_is_the_one_the_mistakes_files_give():
 def test_a_stale_mistakes_file_gives_no_diagnosis(tmp_path, monkeypatch):
     """Recorded for other tests: ignored (no diagnosis rather than a wrong one); the test above says to re-record."""
     notebook = "int8_cnn"
-    content = fixtures.fixture_path(notebook).read_bytes()
+    content = course().fixture(notebook).read_bytes()
     assert diagnosis.load(notebook, _tests(notebook), content) is not None
     assert diagnosis.load(notebook, {**_tests(notebook), "tests/q2.py": "changed"}, content) is None
-    monkeypatch.setattr(diagnosis, "mistakes_path", lambda name: tmp_path / f"{name}.mistakes.pt")
+    monkeypatch.setenv("COMPRESSLAB_DATA", str(tmp_path))  # no mistakes file there
     assert diagnosis.load(notebook, _tests(notebook), content) is None
 
 
@@ -128,7 +129,7 @@ def public_failures(notebook: str) -> list[tuple[str, dict, dict]]:
     every mutant that fails a public case by a value, from the recorded mistakes; and ``(description, reason, None)``
     of those failing one by an exception."""
     stored = _stored(notebook)
-    reference = reference_checks.load(notebook, _tests(notebook), fixtures.fixture_path(notebook).read_bytes())["cases"]
+    reference = reference_checks.load(notebook, _tests(notebook), course().fixture(notebook).read_bytes())["cases"]
     found = []
     for test_file, cases in stored["cases"].items():
         for case, entries in cases.items():

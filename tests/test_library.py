@@ -552,7 +552,7 @@ def test_get_fp32_model_elsewhere_trains_a_fresh_model_for_the_given_epochs():
 def test_fixture_differences_exact_for_integers_tolerant_for_last_float_bits():
     import torch
 
-    from compresslab.fixtures import FLOAT_RTOL, differences
+    from compresslab.record_fixtures import FLOAT_RTOL, differences
 
     def paths(fresh, stored):
         return [d.split(":")[0] for d in differences(fresh, stored)]

@@ -146,6 +146,8 @@ def test_one_slip_costs_one_test_case(results, notebook, description, case):
 
 def test_a_catalog_without_a_hint_for_a_function_is_refused_by_name(tmp_path, monkeypatch):
     (tmp_path / "demo.py").write_text("from compresslab.mutation import Mutant\nHINTS = {}\nMUTANTS = [Mutant('f', 'a mistake', 'def f():', ())]\n")
-    monkeypatch.setattr(mutation, "CATALOG_DIR", tmp_path)
+    (tmp_path / "mutants").mkdir()
+    (tmp_path / "demo.py").rename(tmp_path / "mutants" / "demo.py")
+    monkeypatch.setenv("COMPRESSLAB_COURSE", str(tmp_path))
     with pytest.raises(ValueError, match=r"demo\.py: no hint for the mutants of f"):
         mutation.catalog("demo")

@@ -18,7 +18,8 @@ from conftest import NOTEBOOKS, ROOT
 
 CHECK_FIXTURES = """
 import compresslab.fixtures as _fixtures
-_stale = _fixtures.differences(_fixtures.compute({name!r}, globals()), _fixtures.load({name!r}))
+import compresslab.record_fixtures as _record
+_stale = _record.differences(_record.compute({name!r}, globals()), _fixtures.load({name!r}))
 assert not _stale, "data/fixtures/{name}.pt is out of date with solution/{name}.ipynb (run `make fixtures`): " + ", ".join(_stale[:5])
 """
 

@@ -161,7 +161,7 @@ def test_a_resumed_grade_after_the_fixtures_change_grades_again(tmp_path):
 
     import torch
 
-    from compresslab.fixtures import fixture_path
+    from compresslab.paths import course
 
     # the data copy must be readable by the unprivileged uid that runs student code (pytest's tmp_path is root's, mode 700)
     data = Path(tempfile.mkdtemp(prefix="compresslab-data-")) / "data"
@@ -189,12 +189,12 @@ def test_a_resumed_grade_after_the_fixtures_change_grades_again(tmp_path):
     tree = torch.load(fixtures, weights_only=True)
     torch.save(dict(reversed(tree.items())), fixtures)
     assert fixtures.read_bytes() != before
-    recorded = subprocess.run([sys.executable, "-m", "compresslab.grading.reference_checks", NOTEBOOK], cwd=ROOT, env=env,
+    recorded = subprocess.run([sys.executable, "-m", "compresslab.record_fixtures", "--from", "checks", NOTEBOOK], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=1800)
     assert recorded.returncode == 0, recorded.stderr[-2000:]
     regraded, rows = grade()
     assert "resuming" not in regraded
     assert [(r["question"], r["score"]) for r in rows] == [(r["question"], r["score"]) for r in first]
     assert len((out / "journal.jsonl").read_text().splitlines()) == 2, "graded twice: before and after the fixtures changed"
-    assert fixture_path(NOTEBOOK) == ROOT / "data" / "fixtures" / f"{NOTEBOOK}.pt", "the repository's own fixtures were not touched"
+    assert course().fixture(NOTEBOOK) == ROOT / "data" / "fixtures" / f"{NOTEBOOK}.pt", "the repository's own fixtures were not touched"
     shutil.rmtree(data.parent)

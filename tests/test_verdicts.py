@@ -19,6 +19,7 @@ from compresslab.grading import grading_mode, reference_checks
 from compresslab.grading.autograders import otter_tests
 from compresslab.grading.engine import Limits, Task
 from compresslab.grading.runner import grade_notebook
+from compresslab.paths import course
 
 from conftest import NOTEBOOKS, ROOT
 
@@ -28,7 +29,7 @@ AUTOGRADER = ROOT / "autograder" / f"{NAME}-autograder.zip"
 
 
 def _reference(notebook: str = NAME) -> dict:
-    return reference_checks.load(notebook, otter_tests(ROOT / "autograder" / f"{notebook}-autograder.zip"), fixtures.fixture_path(notebook).read_bytes())
+    return reference_checks.load(notebook, otter_tests(ROOT / "autograder" / f"{notebook}-autograder.zip"), course().fixture(notebook).read_bytes())
 
 
 def _notebook(tmp_path, example: str, extra_cell: str, mutant: str | None = None):
@@ -85,7 +86,7 @@ def test_a_checks_file_made_for_other_tests_is_refused_with_its_name(tmp_path, z
 
 def test_the_students_process_gets_the_fixtures_without_the_reference_answers():
     patterns = fixtures.declared_secrets(NAME)
-    given = dict(fixtures.leaves(torch.load(io.BytesIO(fixtures.without(fixtures.fixture_path(NAME).read_bytes(), patterns)), weights_only=True)))
+    given = dict(fixtures.leaves(torch.load(io.BytesIO(fixtures.without(course().fixture(NAME).read_bytes(), patterns)), weights_only=True)))
     zeroed = 0
     for location, value in fixtures.leaves(fixtures.load(NAME)):
         kept = given[location]

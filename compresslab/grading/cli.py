@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..paths import course_dir
+from ..paths import course
 from . import grading_mode, sandbox
 from .anonymous import KEY_FILE, anonymous_codes, write_key
 from .autograders import Question, questions
@@ -37,12 +37,9 @@ from .similarity import write_similarity
 from .submissions import Submission, collect
 from .written import WrittenQuestion, collect_answers, write_pages, written_questions
 
-AUTOGRADER_DIR = course_dir() / "autograder"  # an installed package is given the course folder: COMPRESSLAB_COURSE
-RELEASE_DIR = course_dir() / "assignment"
-
-
 def main(argv: list[str] | None = None) -> int:
-    released = sorted(p.name.removesuffix("-autograder.zip") for p in AUTOGRADER_DIR.glob("*-autograder.zip"))
+    folder = course()  # an installed package is given the course folder: COMPRESSLAB_COURSE
+    released = folder.released()
     parser = argparse.ArgumentParser(description="Grade a folder of submissions (one folder or .zip per student).")
     parser.add_argument("submissions", type=Path, help="folder holding one folder or .zip per student")
     parser.add_argument("--out", type=Path, default=Path("grades"), help="output folder (created if missing)")
@@ -65,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except sandbox.IsolationUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    autograders = {name: AUTOGRADER_DIR / f"{name}-autograder.zip" for name in args.notebooks}
+    autograders = {name: folder.autograder(name) for name in args.notebooks}
     question_lists = {name: questions(path) for name, path in autograders.items()}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="compresslab-grade-") as scratch:
@@ -74,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as error:
             print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
             return 2
-        written = {name: written_questions(RELEASE_DIR / f"{name}.ipynb", name) for name in autograders}
+        written = {name: written_questions(folder.release(name), name) for name in autograders}
         try:
             hand = _read_hand_grading(args, submissions, question_lists, written)  # a bad file stops the run here: nothing written
             _write_written(submissions, written, hand, args)
@@ -85,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as error:
             print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
             return 2
-        skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(RELEASE_DIR / f"{name}.ipynb", as_version=4)) for name in autograders}
+        skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(folder.release(name), as_version=4)) for name in autograders}
         limits = Limits.from_arguments(args)
         outcomes = {}
         try:
@@ -158,7 +155,7 @@ def _write_outputs(submissions: list[Submission], question_lists: dict[str, list
         possible = {n: sum(q.points for q in qs) + sum(q.points for q in hand.written[n]) for n, qs in question_lists.items()}
         write_canvas(out / "canvas.csv", hand.roster, matching, rows, possible)
     by_hand = frozenset(f"{r.notebook}/{r.question}" for r in rows if r.status in (MANUAL, UNGRADED))
-    write_report(rows, outcomes, out / "report.html", similar=write_similarity(submissions, list(question_lists), RELEASE_DIR, out / "similarity.csv"),
+    write_report(rows, outcomes, out / "report.html", similar=write_similarity(submissions, list(question_lists), course().release_dir, out / "similarity.csv"),
                  hand_graded=by_hand, extra_sections=manual_section(rows, hand.marks is not None, matching))
     write_feedback(rows, out / "feedback")
     return rows, header, lines, matching

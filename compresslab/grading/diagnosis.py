@@ -1,7 +1,7 @@
 """Name the mistake: match a failed hidden check against the catalogued wrong implementations' outputs.
 
 ``data/fixtures/<notebook>.mistakes.pt`` (recorded by ``make fixtures``: ``compresslab.mistakes``) holds, per test
-case, how each catalogued mistake (``tests/mutants/<notebook>.py``) fails it: the failure reason when the case
+case, how each catalogued mistake (``mutants/<notebook>.py``) fails it: the failure reason when the case
 raised or made another number of checks, else the values of the checks it failed. When a student's case fails,
 the grader (this module, in the grader's own process: the file is a grader's secret like the reference checks)
 looks for the mistakes that fail the same checks with the same values, within each check's own tolerance, and the
@@ -23,24 +23,19 @@ recorded against (a file recorded for others is ignored: no diagnosis rather tha
 """
 
 import hashlib
-from pathlib import Path
 
 import torch
 
-from ..paths import data_dir
+from ..paths import course
 from . import reference_checks
 
 MAX_NAMED = 3  # mistakes named at most when several match equally well
 THRESHOLD_RTOL = 1e-6  # an accuracy or size held to a threshold matches a mistake's only when it is the same number
 
 
-def mistakes_path(notebook: str) -> Path:
-    return data_dir() / "fixtures" / f"{notebook}.mistakes.pt"
-
-
 def fingerprint(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict[str, str]:
     """What a mistakes file must have been recorded against: the tests, the fixture file and the reference checks."""
-    checks = reference_checks.checks_path(notebook)
+    checks = course().reference_checks(notebook)
     return {**reference_checks.fingerprint(tests, fixture_bytes),
             "checks": hashlib.sha256(checks.read_bytes() if checks.is_file() else b"").hexdigest()}
 
@@ -50,7 +45,7 @@ _LOADED: dict[tuple, dict] = {}  # (path, size, mtime) -> its content: a batch r
 
 def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict | None:
     """The mistakes file of ``notebook`` when it was recorded for these tests, fixtures and reference checks, else ``None``."""
-    path = mistakes_path(notebook)
+    path = course().mistakes(notebook)
     if not path.is_file():
         return None
     stamp = (str(path), path.stat().st_size, path.stat().st_mtime_ns)

@@ -323,12 +323,13 @@ class _Tests:
     def __init__(self, task: Task) -> None:
         from otter.test_files import ExceptionTestFile
 
-        from ..fixtures import declared_secrets, fixture_path, without
+        from ..fixtures import declared_secrets, without
+        from ..paths import course
         from .autograders import notebook_of, otter_tests
 
         every = otter_tests(Path(task.autograder))
         self.notebook = notebook_of(Path(task.autograder))
-        path = fixture_path(self.notebook)
+        path = course().fixture(self.notebook)
         fixture_bytes = path.read_bytes() if path.is_file() else None
         self.reference = None if task.trace else reference_checks.load(self.notebook, every, fixture_bytes)
         self.mistakes = None if task.trace else diagnosis.load(self.notebook, every, fixture_bytes)

@@ -6,7 +6,7 @@ by the same engine, limits, grading mode and verdicts as ``make grade``, so a qu
 in ``scores.csv``.
 
 Isolation: Gradescope runs the container as root, and Docker's default seccomp profile forbids the user namespaces
-bubblewrap needs. Before grading, the grader's secrets (``paths.grader_only_paths``) are made root-only, so that
+bubblewrap needs. Before grading, the grader's secrets (``course().grader_only()``) are made root-only, so that
 ``sandbox.isolation_mode`` can fall back to the ``uid`` mode (the notebook as an unprivileged uid that can read no
 secret and write neither the course folder nor the results folder); where bubblewrap works, the full sandbox is used.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..paths import course_dir, grader_only_paths
+from ..paths import course
 from . import grading_mode, sandbox
 from .autograders import Question, notebook_of, questions
 from .engine import Limits, Zygote
@@ -42,7 +42,7 @@ STUDENT = "submission"  # the one student of a Gradescope run
 def protect_secrets() -> None:
     """Make every secret folder of the course folder root-only (mode 700), so that a notebook run as another uid cannot
     read the tests, fixtures or reference checks."""
-    for secret in grader_only_paths():
+    for secret in course().grader_only():
         if secret.is_dir():
             secret.chmod(0o700)
 
@@ -71,13 +71,13 @@ def results(notebook: str, question_list: list[Question], rows: list[Row], secon
 def grade_submission(submission_dir: Path, protected: tuple[Path, ...], limits: Limits) -> tuple[str, list[Question], list[Row], float]:
     """Grade the notebook of ``submission_dir``: the notebook's name, its questions, one row per question and the seconds taken."""
     start = time.monotonic()
-    autograder = course_dir()  # the unpacked autograder zip: its tests/ are read from there
+    autograder = course().root  # the unpacked autograder zip: its tests/ are read from there
     notebook = notebook_of(autograder)
     question_list = questions(autograder)
     protect_secrets()
     mode = sandbox.isolation_mode(unsafe_allowed=os.environ.get("UNSAFE") == "1", separate_uid_for=protected)
     print(sandbox.describe(mode))
-    skip = {notebook: grading_mode.marked_sources(nbformat.read(course_dir() / "assignment" / f"{notebook}.ipynb", as_version=4))}
+    skip = {notebook: grading_mode.marked_sources(nbformat.read(course().release(notebook), as_version=4))}
     with tempfile.TemporaryDirectory(prefix="compresslab-gradescope-") as scratch:
         students = Path(scratch) / "students"
         students.mkdir()
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.submission.is_dir():
         print(f"error: {args.submission}: submission folder not found", file=sys.stderr)
         return 2
-    protected = (course_dir(), args.results.parent)
+    protected = (course().root, args.results.parent)
     try:
         notebook, question_list, rows, seconds = grade_submission(args.submission, protected, Limits.from_arguments(args))
     except (FileNotFoundError, ValueError, sandbox.IsolationUnavailable) as error:

@@ -19,11 +19,8 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from ..fixtures import fixture_path
-from ..paths import PACKAGE_DIR, data_dir
+from ..paths import PACKAGE_DIR, course
 from .engine import Limits
-from .diagnosis import mistakes_path
-from .reference_checks import checks_path
 
 FILE_NAME = "journal.jsonl"
 
@@ -55,9 +52,10 @@ def grading_key(student: str, notebook: str, submitted: Path, autograder: Path, 
     the notebook's fixtures, reference checks and recorded mistakes (its feedback names them; where the grader reads them: ``COMPRESSLAB_DATA`` or ``data/``), the
     grading mode, the library's code and the data its tests load, and the limits."""
     mode = hashlib.sha256("\0".join(sorted(skip)).encode()).hexdigest()[:16]
-    decided_by = [digest(submitted), digest(autograder), digest(fixture_path(notebook)), digest(checks_path(notebook)),
-                  digest(mistakes_path(notebook)), mode,
-                  folder_digest(PACKAGE_DIR, ".py"), folder_digest(data_dir() / "checkpoints", ".pt"), folder_digest(data_dir() / notebook, "")]
+    folder = course()
+    decided_by = [digest(submitted), digest(autograder), digest(folder.fixture(notebook)), digest(folder.reference_checks(notebook)),
+                  digest(folder.mistakes(notebook)), mode,
+                  folder_digest(PACKAGE_DIR, ".py"), folder_digest(folder.data / "checkpoints", ".pt"), folder_digest(folder.public_data(notebook), "")]
     return json.dumps([student, notebook, *decided_by, asdict(limits)])
 
 

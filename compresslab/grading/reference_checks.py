@@ -14,7 +14,6 @@ filled with the reference code) in a *trace* run and stores, in ``data/fixtures/
   made for other tests or fixtures is refused (``StaleChecks``) rather than used.
 """
 
-import argparse
 import hashlib
 import io
 import re
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..paths import PACKAGE_DIR, data_dir
+from ..paths import course
 from .autograders import otter_tests
 
 
@@ -30,8 +29,6 @@ class StaleChecks(Exception):
     """The reference checks are missing or belong to other hidden tests or fixtures."""
 
 
-def checks_path(notebook: str) -> Path:
-    return data_dir() / "fixtures" / f"{notebook}.checks.pt"
 
 
 def fingerprint(tests: dict[str, str], fixture_bytes: bytes | None) -> dict[str, str]:
@@ -46,46 +43,13 @@ def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> d
     """The reference checks of ``notebook``, made for exactly these tests and fixture bytes, else ``StaleChecks``."""
     import torch
 
-    path = checks_path(notebook)
+    path = course().reference_checks(notebook)
     if not path.is_file():
         raise StaleChecks(f"{path} is missing: run `make fixtures` (it records what the hidden tests of {notebook} expect)")
     stored = torch.load(path, map_location="cpu", weights_only=True)
     if {key: stored.get(key) for key in ("tests", "fixtures")} != fingerprint(tests, fixture_bytes):
         raise StaleChecks(f"{path} was made for other hidden tests or another fixture file than {notebook}'s: run `make fixtures`")
     return stored
-
-
-def record(notebook: str) -> Path:
-    """Trace-grade ``data/examples/reference/NOTEBOOK.ipynb`` (the release filled with the reference code, in grading
-    mode) against ``autograder/NOTEBOOK-autograder.zip`` and save its checks to ``checks_path(notebook)``; the reference
-    must earn full marks. ``make release`` must have written both."""
-    import nbformat
-    import torch
-
-    from ..fixtures import fixture_path
-    from .engine import Limits, Task, Zygote
-    from .grading_mode import marked_sources
-
-    root = PACKAGE_DIR.parent
-    reference_notebook = root / "data" / "examples" / "reference" / f"{notebook}.ipynb"
-    autograder = root / "autograder" / f"{notebook}-autograder.zip"
-    skip = marked_sources(nbformat.read(root / "assignment" / f"{notebook}.ipynb", as_version=4))
-    zygote = Zygote()
-    try:
-        outcome = zygote.grade(Task(str(reference_notebook), str(autograder), skip, Limits(), trace=True))
-    finally:
-        zygote.close()
-    lost = {name: q["failures"] for name, q in (outcome.get("questions") or {}).items() if q["score"] < q["possible"]}
-    if outcome["status"] != "graded" or lost:
-        raise RuntimeError(f"the reference {reference_notebook} does not earn full marks ({outcome['status']}: {outcome['message']} {lost})")
-    tests = otter_tests(autograder)
-    fixtures = fixture_path(notebook)
-    cases = {name: {case: [_expectation(r) for r in report["records"]] for case, report in file_cases.items()}
-             for name, file_cases in outcome["cases"].items()}
-    stored = {**fingerprint(tests, fixtures.read_bytes() if fixtures.is_file() else None), "cases": cases}
-    path = checks_path(notebook)
-    torch.save(stored, path)
-    return path
 
 
 COMPARING = ("close", "equal", "choice")  # the check kinds that compare with an answer (the others hold to a threshold)
@@ -139,10 +103,9 @@ def leaked_expectations(notebook: str, autograder: Path) -> list[str]:
 
 
 def _checks_of(notebook: str, autograder: Path) -> tuple[dict, dict, bytes]:
-    from ..fixtures import fixture_path
 
     tests = otter_tests(autograder)
-    content = fixture_path(notebook).read_bytes()
+    content = course().fixture(notebook).read_bytes()
     return tests, load(notebook, tests, content), content
 
 
@@ -177,22 +140,6 @@ def _holds(values: list[torch.Tensor], expected: torch.Tensor) -> bool:
     return any(v.numel() == flat.numel() and torch.equal(v, flat) for v in values)
 
 
-def _expectation(record: dict) -> dict:
-    """What the verdict needs of a reference record: all but the actual value."""
-    return {key: value for key, value in record.items() if key != "actual"}
-
-
 def _all_records(cases: dict):
     for file_cases in cases.values():
         yield from file_cases.values()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Record data/fixtures/NOTEBOOK.checks.pt from the reference example (after make release and the fixtures)")
-    parser.add_argument("notebooks", nargs="+", help="notebook names, e.g. int8_cnn")
-    for notebook in parser.parse_args().notebooks:
-        print(f"wrote {record(notebook)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -31,7 +31,7 @@ unless the caller accepts one of two weaker modes:
   Gradescope runner asks for it): as root, the zygote runs under ``setpriv`` as an unprivileged uid of its
   own with no capability and ``no_new_privs``, each notebook in a process group of its own with the limits.
   It is accepted only when a probe running as that uid can read none of the grader's secrets
-  (``paths.grader_only_paths``: the course's tests, fixtures, reference checks, masters and examples must be
+  (``course().grader_only()``: the course's tests, fixtures, reference checks, masters and examples must be
   root-only) and write none of the ``protected`` folders. What it does not give: a private filesystem view
   (the notebook sees the container's world-readable files) and a network namespace.
 - ``unsafe`` (``make grade UNSAFE=1``): the zygote runs as a plain process with only the resource limits,
@@ -49,7 +49,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..paths import PACKAGE_DIR, PUBLIC_DATA, course_dir, data_dir, grader_only_paths
+from ..paths import PACKAGE_DIR, course
 
 SANDBOX_UID_BASE = 1_000_000  # uids without a passwd entry; as root, zygote k runs as SANDBOX_UID_BASE + (grader pid * 64 + k) % 2**22
 STUDENT_UID = 1000  # the notebook's uid inside its user namespace
@@ -88,7 +88,7 @@ def isolation_mode(unsafe_allowed: bool, separate_uid_for: tuple[Path, ...] | No
     if problem is None:
         return "root" if is_root() else "rootless"
     if separate_uid_for is not None and is_root():
-        exposed = reachable_by_sandbox_uid(grader_only_paths(), separate_uid_for)
+        exposed = reachable_by_sandbox_uid(course().grader_only(), separate_uid_for)
         if not exposed:
             return "uid"
         problem += f"; a separate uid cannot confine it either: it could {'; '.join(exposed)}"
@@ -177,14 +177,14 @@ def allowed_paths() -> list[Path]:
     paths = {Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR}
     paths.update(path for path in (Path(entry).resolve() for entry in sys.path if entry)
                  if path.name in ("site-packages", "dist-packages") and path.is_dir())
-    paths.update(data_dir() / name for name in PUBLIC_DATA if (data_dir() / name).is_dir())
+    paths.update(course().readable_by_students())
     return sorted(p for p in paths if not any(parent in paths for parent in p.parents))
 
 
 def _exposed_secrets() -> list[str]:
     """Allowed paths (and the system's /usr) that hold the course folder or the data folder, whose fixtures, reference
     checks and examples the sandbox must not show."""
-    secrets = {course_dir(), data_dir().resolve()}
+    secrets = {course().root, course().data.resolve()}
     return [f"{path} holds {secret}" for path in [*allowed_paths(), Path("/usr")] for secret in secrets
             if path == secret or path in secret.parents]
 
@@ -232,7 +232,7 @@ def sandbox_environment(home: str) -> dict[str, str]:
     """The whole environment of a zygote: the venv's PATH, the library and public data, and the settings that make
     results reproducible (``PASSED_ENVIRONMENT``), nothing else of the grader's."""
     environment = {"PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin", "HOME": home, "USER": "student", "LOGNAME": "student",
-                   "PYTHONPATH": str(PACKAGE_DIR.parent), "COMPRESSLAB_DATA": str(data_dir()), "MPLCONFIGDIR": "/tmp/matplotlib"}
+                   "PYTHONPATH": str(PACKAGE_DIR.parent), "COMPRESSLAB_DATA": str(course().data), "MPLCONFIGDIR": "/tmp/matplotlib"}
     environment.update({name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ})
     return environment
 

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from ..fixtures import SEED, seeded_net
+from . import SEED, seeded_net
 from ..int8_helpers import copy_model, quantize_layer_weights, quantized_layers, quantized_shell
 from ..models import Net
 

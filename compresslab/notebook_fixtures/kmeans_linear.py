@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..checkpoints import load_pretrained
 from ..data import load_dataset
-from ..fixtures import SEED
+from . import SEED
 from ..quantization_helpers import Codebook, bounded_qat, torch_threads
 
 QAT_LOGIT_IMAGES = 64  # test images whose logits after the bounded QAT run are stored

@@ -4,7 +4,7 @@ import torch
 
 from ..checkpoints import load_pretrained, normalization_of
 from ..data import load_dataset
-from ..fixtures import SEED
+from . import SEED
 from ..models import VGG
 from ..pruning_helpers import (CHANNEL_PRUNE_RATIO, GRADED_LOGIT_IMAGES, bounded_fine_tune_logits, prunable_weights, randomize_batchnorm,
                                state_dict_copy)

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from ..fixtures import SEED
+from . import SEED
 from ..sawb_helpers import QuantOps, graded_variable_precision
 
 
