@@ -28,7 +28,7 @@ from . import mistakes
 from .grading.autograders import otter_tests
 from .grading.engine import Limits, Task, Zygote
 from .grading.grading_mode import marked_sources
-from .grading.reference_checks import fingerprint
+from .grading.reference_checks import fingerprint, unusable
 from .notebooks import execute_notebook
 from .paths import course
 from .release import write_release
@@ -72,7 +72,8 @@ def record_fixtures(notebook: str) -> None:
 
 def record_reference_checks(notebook: str) -> None:
     """Step 2: trace-grade the reference example against the autograder and save its checks; the reference must earn
-    full marks. ``make release`` must have written both."""
+    full marks, every hidden case must make a check, and no expected value may reach the student's process
+    (``reference_checks.unusable``); else nothing is saved. ``make release`` must have written both."""
     folder = course()
     reference_notebook, autograder = folder.example("reference", notebook), folder.autograder(notebook)
     skip = marked_sources(nbformat.read(folder.release(notebook), as_version=4))
@@ -85,10 +86,15 @@ def record_reference_checks(notebook: str) -> None:
     if outcome["status"] != "graded" or lost:
         raise RuntimeError(f"the reference {reference_notebook} does not earn full marks ({outcome['status']}: {outcome['message']} {lost})")
     fixtures = folder.fixture(notebook)
+    content = fixtures.read_bytes() if fixtures.is_file() else None
     cases = {name: {case: [{key: value for key, value in record.items() if key != "actual"} for record in report["records"]]
                     for case, report in file_cases.items()}
              for name, file_cases in outcome["cases"].items()}
-    stored = {**fingerprint(otter_tests(autograder), fixtures.read_bytes() if fixtures.is_file() else None), "cases": cases}
+    tests = otter_tests(autograder)
+    stored = {**fingerprint(tests, content), "cases": cases}
+    problems = unusable(notebook, tests, stored, content)
+    if problems:
+        raise ValueError(f"{folder.master(notebook)}: the hidden tests cannot be decided by the grader:\n  " + "\n  ".join(problems))
     torch.save(stored, folder.reference_checks(notebook))
 
 

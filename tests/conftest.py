@@ -107,3 +107,13 @@ def graded(tmp_path_factory):
     with open(out / "gradebook.csv", newline="") as f:
         book = {line["student"]: line for line in csv.DictReader(f)}
     return rows, book, done.stdout, before, _digest(submissions), out
+
+
+def conv_params(c_in: int, c_out: int, k: int) -> int:
+    """Weights of a bias-free k x k convolution."""
+    return c_in * c_out * k * k
+
+
+def bn_params(c: int) -> int:
+    """Learned parameters of a batch norm over c channels: weight and bias."""
+    return 2 * c

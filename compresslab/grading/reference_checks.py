@@ -82,9 +82,22 @@ def leaked_expectations(notebook: str, autograder: Path) -> list[str]:
     is found too, as the vector of a node's numbers) that is not one of the declared secrets (an unchanged input may
     legitimately equal a declared answer), or a multiple-choice answer written in the hidden test's code.
     Empty when every answer is declared secret (``notebook_fixtures.<notebook>.SECRETS``)."""
+    return _leaks(notebook, *_checks_of(notebook, autograder))
+
+
+def unusable(notebook: str, tests: dict[str, str], stored: dict, content: bytes | None) -> list[str]:
+    """Why freshly recorded checks ``stored`` (of ``tests`` and the fixture file ``content``) must not be used, each
+    reason with its fix: a hidden case that makes no check (a plain ``assert`` is decided in the student's process,
+    where it can be forged), and every leak that ``leaked_expectations`` finds."""
+    unchecked = [f"{case}: makes no compresslab.checks call: compare with check_close, check_equal, check_at_least, check_at_most "
+                 f"or check_choice, not a plain assert (CONTRIBUTING.md, 'Adding a hidden test')"
+                 for case, points, records, _ in _hidden_cases(tests, stored) if points and not records]
+    return unchecked + (_leaks(notebook, tests, stored, content) if content is not None else [])
+
+
+def _leaks(notebook: str, tests: dict[str, str], stored: dict, content: bytes) -> list[str]:
     from .. import fixtures
 
-    tests, stored, content = _checks_of(notebook, autograder)
     patterns = fixtures.declared_secrets(notebook)
     given = torch.load(io.BytesIO(fixtures.without(content, patterns)), weights_only=True)
     full = torch.load(io.BytesIO(content), weights_only=True)
@@ -96,9 +109,10 @@ def leaked_expectations(notebook: str, autograder: Path) -> list[str]:
             if record["kind"] not in COMPARING or record["from_student"]:
                 continue
             if _holds(public, record["expected"]) and not _holds(secrets, record["expected"]):
-                leaks.append(f"{case}: {record['name']}: its expected value is in the fixtures the student's process receives")
+                leaks.append(f"{case}: {record['name']}: its expected value is in the fixtures the student's process receives: declare "
+                             f"it in SECRETS of compresslab/notebook_fixtures/{notebook}.py and pass the fixture value to the check unchanged")
             if record["kind"] == "choice" and re.search(rf"""["']{chr(int(record["expected"]))}["']""", source):
-                leaks.append(f"{case}: {record['name']}: the right choice is written in the hidden test's code")
+                leaks.append(f"{case}: {record['name']}: the right choice is written in the hidden test's code: read it from the fixtures")
     return leaks
 
 

@@ -42,7 +42,7 @@ PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.
            "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data",
            "compresslab.fixtures", "compresslab.models", "compresslab.plots", "compresslab.profiling", "compresslab.stats",
            "compresslab.training", "compresslab.int8_helpers", "compresslab.pruning_helpers", "compresslab.quantization_helpers",
-           "compresslab.sawb_helpers")
+           "compresslab.sawb_helpers", "compresslab.handin")
 _LENGTH = struct.Struct(">Q")
 
 

@@ -21,7 +21,8 @@ def seeded_vgg(width: float, seed: int) -> VGG:
 
 
 # Reference answers: zeroed in what the student's process receives (``fixtures.without``); the inputs stay.
-SECRETS = ("fine_grained_prune/*/mask", "fine_grained_prune/*/output", "pruner/masks", "pruner/applied", "pruner/pruned",
+SECRETS = ("fine_grained_prune/*/mask", "fine_grained_prune/*/output", "fine_grained_prune_float64/*/mask", "fine_grained_prune_float64/*/output",
+           "pruner/masks", "pruner/applied", "pruner/pruned",
            "num_channels/*/2", "channel_prune/per_layer", "channel_prune/ratio_*", "importance/*/importance", "sorting/sorted",
            "sorted_pruned_run/logits")
 
@@ -43,11 +44,12 @@ def build(ns: dict) -> dict:
         "all_positive": (torch.rand(6, 6, generator=g) + 0.5, 0.5),
         "negative_heavy": (-torch.rand(3, 4, 5, generator=g) ** 2, 0.7),
     }
-    fine_grained = {}
-    for key, (weight, sparsity) in cases.items():
-        tensor = weight.clone()
-        mask = ns["fine_grained_prune"](tensor, sparsity)
-        fine_grained[key] = {"input": weight, "sparsity": sparsity, "mask": mask.clone(), "output": tensor.clone()}
+    fine_grained = _pruned(ns["fine_grained_prune"], cases)
+    g64 = torch.Generator().manual_seed(SEED + 64)  # its own generator: the cases drawn from g after these keep their values
+    fine_grained_float64 = _pruned(ns["fine_grained_prune"], {
+        "conv": (torch.randn(8, 4, 3, 3, generator=g64, dtype=torch.float64), 0.45),
+        "matrix": (torch.randn(12, 20, generator=g64, dtype=torch.float64), 0.8),
+    })
 
     model = seeded_vgg(PRUNER_WIDTH, SEED)
     state = state_dict_copy(model)
@@ -82,8 +84,18 @@ def build(ns: dict) -> dict:
 
     model = seeded_vgg(CHANNEL_WIDTH, SEED + 2)
     sorting = {"width": CHANNEL_WIDTH, "state_dict": state_dict_copy(model), "sorted": state_dict_copy(ns["apply_channel_sorting"](model))}
-    return {"fine_grained_prune": fine_grained, "pruner": pruner_case, "num_channels": num_channels,
+    return {"fine_grained_prune": fine_grained, "fine_grained_prune_float64": fine_grained_float64, "pruner": pruner_case, "num_channels": num_channels,
             "channel_prune": channel_case, "importance": importance, "sorting": sorting, "sorted_pruned_run": _sorted_pruned_run(ns)}
+
+
+def _pruned(fine_grained_prune, cases: dict) -> dict:
+    """``{key: {input, sparsity, mask, output}}``: each ``(weight, sparsity)`` of ``cases`` pruned by the reference."""
+    pruned = {}
+    for key, (weight, sparsity) in cases.items():
+        tensor = weight.clone()
+        mask = fine_grained_prune(tensor, sparsity)
+        pruned[key] = {"input": weight, "sparsity": sparsity, "mask": mask.clone(), "output": tensor.clone()}
+    return pruned
 
 
 def _sorted_pruned_run(ns: dict) -> dict:
