@@ -58,6 +58,9 @@ MUTANTS = [
            ((LQ_RANGE, "low, high = (-(2 ** (N_bits - 1)), 2 ** (N_bits - 1)) if signed else (0, 2**N_bits - 1)"),)),
     Mutant("linear_quantize", "you clipped unsigned values to the signed range (ignoring signed)", LQ,
            ((LQ_RANGE, "low, high = (-(2 ** (N_bits - 1)), 2 ** (N_bits - 1) - 1)"),)),
+    Mutant("linear_quantize", "you clipped before subtracting z: clip(round(x / s)) - z leaves the range", LQ,
+           (("torch.clamp(torch.round(input / scale) - zero_point, low, high)", "torch.clamp(torch.round(input / scale), low, high) - zero_point"),)),
+    Mutant("linear_quantize", "your unsigned range stops at 2**(b-1) - 1 instead of 2**b - 1", LQ, (("else (0, 2**N_bits - 1)", "else (0, 2 ** (N_bits - 1) - 1)"),)),
     # linear_dequantize
     Mutant("linear_dequantize", "you subtracted z instead of adding it", LDQ, (("scale * (input + zero_point)", "scale * (input - zero_point)"),)),
     Mutant("linear_dequantize", "you forgot the zero point", LDQ, (("scale * (input + zero_point)", "scale * input"),)),
@@ -79,6 +82,8 @@ MUTANTS = [
     Mutant("get_scale", "your MSE search returns the last candidate instead of the best", GS, ((MSE_IF, "if True:"),)),
     Mutant("get_scale", "your MSE search never tries k = 100 (range(1, MSE_CANDIDATES))", GS,
            (("for k in range(1, MSE_CANDIDATES + 1):", "for k in range(1, MSE_CANDIDATES):"),)),
+    Mutant("get_scale", "your MSE search tries only the upper half of the candidates (k >= 50)", GS,
+           (("for k in range(1, MSE_CANDIDATES + 1):", "for k in range(MSE_CANDIDATES // 2, MSE_CANDIDATES + 1):"),)),
     Mutant("get_scale", "for an all-zero input you returned scale 0 instead of 1.0", GS, (("    if max_abs == 0:\n        return 1.0\n", ""),)),
     # reset_scale_and_zero_point
     Mutant("reset_scale_and_zero_point", "your asymmetric zero point adds L instead of subtracting it", RS,
@@ -125,6 +130,7 @@ MUTANTS = [
     Mutant("quantized_conv2d_function", "you broadcast the per-channel weight scale along the last (width) axis", QL, ((QC_SCALE, ""),)),
     Mutant("quantized_conv2d_function", "you forgot stride, padding, dilation and groups", QL, ((QC_CALL, "integer_conv2d(input, weight)"),)),
     Mutant("quantized_conv2d_function", "you forgot groups", QL, ((QC_CALL, "integer_conv2d(input, weight, stride, padding, dilation)"),)),
+    Mutant("quantized_conv2d_function", "you forgot dilation", QL, ((QC_CALL, "integer_conv2d(input, weight, stride, padding, 1, groups)"),)),
     Mutant("quantized_conv2d_function", "you applied F.conv2d to the integers instead of integer_conv2d", QL,
            ((QC_CALL, "F.conv2d(input.float(), weight.float(), None, stride, padding, dilation, groups)"),)),
     # greedy_bitwidth_path
@@ -134,4 +140,5 @@ MUTANTS = [
     Mutant("greedy_bitwidth_path", "you did not divide the score by the layer size", GP, ((GP_SCORE, "score = (errors[name][lower] - errors[name][bits[name]]) / (bits[name] - lower)"),)),
     Mutant("greedy_bitwidth_path", "you appended the same dict every step (no copy)", GP, (("path.append(dict(bits))", "path.append(bits)"),)),
     Mutant("greedy_bitwidth_path", "you lowered a layer straight to the smallest bit width", GP, (("lower = choices[position + 1]", "lower = choices[-1]"),)),
+    Mutant("greedy_bitwidth_path", "you lowered the largest layer first, ignoring the errors", GP, ((GP_SCORE, "score = -size"),)),
 ]

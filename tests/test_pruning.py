@@ -8,6 +8,7 @@ dense model itself (sorting must not change its function).
 """
 
 import copy
+import re
 
 import matplotlib
 
@@ -32,10 +33,9 @@ from compresslab.pruning_helpers import (CHANNEL_PRUNE_RATIO, CHANNEL_TOLERANCE,
                                          fine_tune, format_costs, measure_costs, plot_costs, plot_layer_weights, plot_sensitivity,
                                          prunable_weights, randomize_batchnorm, sensitivity_scan, size_fraction, sparsity, torch_threads,
                                          weight_values)
-from compresslab.release import reference_code
 from compresslab.training import TrainConfig, evaluate
 
-from conftest import ROOT
+from conftest import ROOT, reference_definitions
 
 CPU = torch.device("cpu")
 MASTER = ROOT / "solution" / "pruning.ipynb"
@@ -52,18 +52,12 @@ def close_figures():
 
 @pytest.fixture(scope="module")
 def ref():
-    """The master's graded cells (reference code only) executed in a fresh namespace."""
-    nb = nbformat.read(MASTER, as_version=4)
+    """Namespace holding the master's graded code (its cells only, as the reference solution wrote them)."""
     ns: dict = {}
     exec(PREAMBLE, ns)
-    found = []
-    for cell in nb.cells:
-        lines = cell.source.splitlines()
-        graded = [prefix for prefix in GRADED if any(line.startswith(prefix) for line in lines)] if cell.cell_type == "code" else []
-        if graded and not cell.source.startswith(('"""', "# grading: skip")):
-            exec(compile(reference_code(cell.source), f"{MASTER.name}:{graded[0]}", "exec"), ns)
-            found += graded
-    assert len(found) == len(GRADED), f"graded cells found in the master: {found}"
+    ns = reference_definitions("pruning", ns, "^(" + "|".join(re.escape(prefix) for prefix in GRADED) + ")")
+    assert {"fine_grained_prune", "FineGrainedPruner", "get_num_channels_to_keep", "channel_prune", "get_input_channel_importance",
+            "apply_channel_sorting", "sparsity_dict"} <= ns.keys(), "a graded cell of the master was not found"
     return ns
 
 

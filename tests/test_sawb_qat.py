@@ -1,12 +1,10 @@
 """sawb_qat: the reference answers against independent implementations (PyTorch's fake quantization, float64
 oracles, brute-force searches), the library plumbing (integer kernels, quantized layers, calibration,
-fine-tuning, variable-precision search, datasets, SAWB derivation), and wrong answers the notebook's own
-tests must catch."""
+fine-tuning, variable-precision search, datasets, SAWB derivation). Wrong answers are the catalog's
+(``mutants/sawb_qat.py``), graded through the real grader by ``tests/test_mutation.py``."""
 
-import inspect
 import math
 
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -16,46 +14,24 @@ from torch import nn
 from compresslab import sawb_derivation, sawb_helpers
 from compresslab.checkpoints import load_pretrained, normalization_of
 from compresslab.data import load_dataset
-from compresslab.release import reference_code
 from compresslab.sawb_helpers import (SAWB_COEFFICIENTS, QuantOps, calibrate, evaluate_bitwidths, fine_tune, first_examples, first_images,
                                       integer_conv2d, integer_linear, layer_sizes, model_size_bits, quantize_model, quantized_layers,
                                       search_path, weight_errors)
 
-from conftest import ROOT
+from conftest import reference_definitions
 
 CPU = torch.device("cpu")
-MASTER = ROOT / "solution" / "sawb_qat.ipynb"
 GRADED = ("linear_quantize", "linear_dequantize", "get_scale", "reset_scale_and_zero_point", "_quantize_func_STE",
           "quantized_linear_function", "quantized_conv2d_function", "greedy_bitwidth_path")
 PRELUDE = "import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom compresslab.sawb_helpers import SAWB_COEFFICIENTS, integer_conv2d, integer_linear\n"
 
 
-def _answer_cells() -> dict[str, str]:
-    """The master's answer cells as a student would write them, by the graded name they define first."""
-    cells = {}
-    for cell in nbformat.read(MASTER, as_version=4).cells:
-        if cell.cell_type == "code" and "# BEGIN SOLUTION" in cell.source:
-            name = next(n for n in GRADED if f"def {n}(" in cell.source or f"class {n}(" in cell.source)
-            cells[name] = reference_code(cell.source)
-    return cells
-
-
-def _namespace(cells: dict[str, str]) -> dict:
+@pytest.fixture(scope="module")
+def ref():
+    """Namespace holding the master's graded functions (their cells only, as the reference solution wrote them)."""
     ns = {}
     exec(PRELUDE, ns)
-    for source in cells.values():
-        exec(source, ns)
-    return ns
-
-
-@pytest.fixture(scope="module")
-def cells():
-    return _answer_cells()
-
-
-@pytest.fixture(scope="module")
-def ref(cells):
-    return _namespace(cells)
+    return reference_definitions("sawb_qat", ns, rf"^(def|class) ({'|'.join(GRADED)})\(")
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +49,8 @@ def resnet():
     return load_pretrained("resnet20", CPU)
 
 
-def test_every_graded_function_has_an_answer_cell(cells, ref):
-    assert all(name in ref for name in GRADED)
-    assert list(cells) == ["linear_quantize", "linear_dequantize", "get_scale", "reset_scale_and_zero_point", "_quantize_func_STE",
-                           "quantized_linear_function", "greedy_bitwidth_path"]  # the two integer layers share a cell
+def test_every_graded_function_has_an_answer_cell(ref):
+    assert [name for name in GRADED if name not in ref] == []
 
 
 # ---------------------------------------------------------------- integer kernels
@@ -434,82 +408,3 @@ def test_conv_with_per_channel_weight_scales_matches_float(ref):
     out = ref["quantized_conv2d_function"](x, w, b, s_x, s_w, 1, 1, 1, 1)  # W_out == C_out == 5: a width broadcast would not raise
     expected = F.conv2d(x.double() * s_x, w.double() * s_w.double().view(-1, 1, 1, 1), b.double() * s_x * s_w.double(), 1, 1)
     torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-6)
-
-
-# ---------------------------------------------------------------- wrong answers lose points
-
-
-def _test_functions() -> dict[str, list]:
-    """The notebook's test functions (public and hidden), by question."""
-    found, question = {}, None
-    for cell in nbformat.read(MASTER, as_version=4).cells:
-        if cell.cell_type == "raw" and cell.source.startswith("# BEGIN QUESTION"):
-            question = cell.source.split("name:")[1].split()[0]
-        elif cell.cell_type == "code" and "# BEGIN TEST CONFIG" in cell.source:
-            ns = {}
-            exec(cell.source, ns)
-            found.setdefault(question, []).extend(v for k, v in ns.items() if k.startswith("test_"))
-    return found
-
-
-CONV_SCALE = "    weight_scale = torch.as_tensor(weight_scale, device=accumulator.device).view(1, -1, 1, 1)  # (1, C_out or 1, 1, 1)\n"
-SLOW_TESTS = ("w8a8", "w4a4", "variable_precision", "integer_path")  # accuracy checks: covered by grading the reference
-MUTANTS = [  # (question, graded cell, description, (old, new) edits of the reference code)
-    ("q1", "linear_quantize", "floor instead of round", [("torch.round(input / scale)", "torch.floor(input / scale)")]),
-    ("q1", "linear_quantize", "adds the zero point (kmeans_linear's sign)", [("torch.round(input / scale) - zero_point", "torch.round(input / scale) + zero_point")]),
-    ("q1", "linear_quantize", "clips before subtracting the zero point", [("torch.clamp(torch.round(input / scale) - zero_point, low, high)", "torch.clamp(torch.round(input / scale), low, high) - zero_point")]),
-    ("q1", "linear_quantize", "unsigned range [0, 2**(b-1) - 1]", [("else (0, 2**N_bits - 1)", "else (0, 2 ** (N_bits - 1) - 1)")]),
-    ("q1", "linear_quantize", "symmetric signed range [-(2**(b-1) - 1), 2**(b-1) - 1]", [("(-(2 ** (N_bits - 1)), 2 ** (N_bits - 1) - 1) if signed", "(-(2 ** (N_bits - 1)) + 1, 2 ** (N_bits - 1) - 1) if signed")]),
-    ("q1", "linear_dequantize", "subtracts the zero point", [("scale * (input + zero_point)", "scale * (input - zero_point)")]),
-    ("q1", "linear_dequantize", "forgets the zero point", [("scale * (input + zero_point)", "scale * input")]),
-    ("q2", "get_scale", "symmetric divides by 2**(b-1) - 1", [("levels = 2 ** (N_bits - 1) if signed else 2**N_bits", "levels = 2 ** (N_bits - 1) - 1 if signed else 2**N_bits - 1")]),
-    ("q2", "get_scale", "SAWB without its fall-back", [("        if not 0 < alpha <= max_abs:\n            alpha = max_abs\n", "")]),
-    ("q2", "get_scale", "unsigned SAWB with the b-bit pair", [("bits = N_bits if signed else N_bits + 1", "bits = N_bits")]),
-    ("q2", "get_scale", "3-sigma with the unbiased std", [("x.std(unbiased=False)", "x.std()")]),
-    ("q2", "get_scale", "MSE search never tries k = 100", [("for k in range(1, MSE_CANDIDATES + 1)", "for k in range(1, MSE_CANDIDATES)")]),
-    ("q2", "get_scale", "MSE search on half the grid", [("for k in range(1, MSE_CANDIDATES + 1)", "for k in range(MSE_CANDIDATES // 2, MSE_CANDIDATES + 1)")]),
-    ("q2", "get_scale", "all-zero input divides by zero", [("    if max_abs == 0:\n        return 1.0\n", "")]),
-    ("q2", "reset_scale_and_zero_point", "asymmetric zero point without -L", [("zero_point = torch.round(minimum / scale) - low", "zero_point = torch.round(minimum / scale)")]),
-    ("q2", "reset_scale_and_zero_point", "asymmetric over 2**b levels", [("(maximum - minimum) / (2**N_bits - 1)", "(maximum - minimum) / 2**N_bits")]),
-    ("q4", "_quantize_func_STE", "identity gradient everywhere", [("grad_input = grad_output * inside", "grad_input = grad_output")]),
-    ("q4", "_quantize_func_STE", "mask on the value before rounding", [("unclipped = torch.round(input / scale) - zero_point\n        ctx.save_for_backward((unclipped >= low) & (unclipped <= high))",
-                                                                        "unclipped = torch.round(input / scale) - zero_point\n        ctx.save_for_backward((input / scale - zero_point >= low) & (input / scale - zero_point <= high))")]),
-    ("q4", "_quantize_func_STE", "returns the integers, not x_hat", [("reconstructed_tensor = linear_dequantize(torch.clamp(unclipped, low, high), scale, zero_point)", "reconstructed_tensor = torch.clamp(unclipped, low, high)")]),
-    ("q5", "quantized_linear_function", "ignores the bias", [("        accumulator = accumulator + bias\n    output = accumulator * (input_scale * weight_scale)", "        pass\n    output = accumulator * (input_scale * weight_scale)")]),
-    ("q5", "quantized_linear_function", "float F.linear instead of integer_linear", [("accumulator = integer_linear(input, weight)", "accumulator = F.linear(input.double(), weight.double())")]),
-    ("q5", "quantized_linear_function", "conv bias added as the last dimension", [("accumulator + bias.view(1, -1, 1, 1)", "accumulator + bias.view(1, 1, 1, -1)[..., :1]")]),
-    ("q5", "quantized_linear_function", "conv scales by s_x only", [(CONV_SCALE + "    output = accumulator * (input_scale * weight_scale)", CONV_SCALE + "    output = accumulator * input_scale")]),
-    ("q5", "quantized_linear_function", "conv bias added along the width axis", [("accumulator + bias.view(1, -1, 1, 1)", "accumulator + bias")]),
-    ("q5", "quantized_linear_function", "conv's per-channel weight scale along the width axis", [(CONV_SCALE, "")]),
-    ("q5", "quantized_linear_function", "conv ignores dilation", [("integer_conv2d(input, weight, stride, padding, dilation, groups)", "integer_conv2d(input, weight, stride, padding, 1, groups)")]),
-    ("q5", "quantized_linear_function", "conv with float F.conv2d instead of integer_conv2d", [("integer_conv2d(input, weight, stride, padding, dilation, groups)", "F.conv2d(input.double(), weight.double(), None, stride, padding, dilation, groups)")]),
-    ("q8", "greedy_bitwidth_path", "error without dividing by the bits saved", [("(size * (bits[name] - lower))", "size")]),
-    ("q8", "greedy_bitwidth_path", "largest layer first, ignoring errors", [("score = (errors[name][lower] - errors[name][bits[name]]) / (size * (bits[name] - lower))", "score = -size")]),
-    ("q8", "greedy_bitwidth_path", "last layer wins ties", [("if best is None or score < best[0]:", "if best is None or score <= best[0]:")]),
-    ("q8", "greedy_bitwidth_path", "shares one dict along the path", [("bits[best[1]] = best[2]\n        path.append(dict(bits))", "bits[best[1]] = best[2]\n        path.append(bits)")]),
-]
-
-
-@pytest.mark.parametrize("question, cell, description, edits", MUTANTS, ids=[m[2] for m in MUTANTS])
-def test_wrong_answer_fails_a_notebook_test(cells, question, cell, description, edits):
-    source = cells[cell]
-    for old, new in edits:
-        assert old in source, f"the mutant's edit no longer applies to {cell}: {old!r}"
-        source = source.replace(old, new)
-    ns = _namespace({**cells, cell: source})
-    failures = []
-    for test in _test_functions()[question]:
-        if any(word in test.__name__ for word in SLOW_TESTS):
-            continue
-        try:
-            test(**{name: ns[name] for name in inspect.signature(test).parameters})
-        except Exception as error:  # an assertion or a crash: either costs the student the points
-            failures.append(f"{test.__name__}: {type(error).__name__}")
-    assert failures, f"no test of {question} catches: {description}"
-
-
-def test_reference_passes_every_fast_notebook_test(ref):
-    for question, tests in _test_functions().items():
-        for test in tests:
-            if not any(word in test.__name__ for word in SLOW_TESTS):
-                test(**{name: ref[name] for name in inspect.signature(test).parameters})
