@@ -12,6 +12,8 @@ import zipfile
 import nbformat
 import pytest
 
+from compresslab.bundle import module_closure, notebook_sources
+
 from conftest import NOTEBOOKS, ROOT, run_make_grade
 from student_env import student_python
 
@@ -108,8 +110,12 @@ def test_bundle_holds_no_solution_hidden_test_or_expected_output(name):
         names = archive.namelist()
         text = "\n".join(archive.read(n).decode(errors="replace") for n in names)
     assert f"{name}/{name}.ipynb" in names and f"{name}/requirements.txt" in names
-    forbidden = ("notebook_fixtures", "/grading/", "release.py", "bundle.py", "data/fixtures", "data/examples", "solution/")
+    forbidden = ("notebook_fixtures", "/grading/", "release.py", "bundle.py", "autograder_zip.py", "record_fixtures.py", "/fixtures.py",
+                 "/mistakes.py", "/mutation.py", "/notebooks.py", "/bench.py", "data/fixtures", "data/examples", "solution/", "mutants/")
     assert not [n for n in names if any(f in n for f in forbidden)]
+    release = nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4)
+    imported = {f"{name}/{path.relative_to(ROOT).as_posix()}" for path in module_closure(notebook_sources(release))}
+    assert {n for n in names if n.startswith(f"{name}/compresslab/")} == imported, "the bundle ships exactly the modules its notebook imports"
     assert "BEGIN SOLUTION" not in text and "hidden=True" not in text and "fixtures.load(" not in text
     flat = " ".join(text.split())
     pairs = _answer_line_pairs(name)
