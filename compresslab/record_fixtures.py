@@ -5,12 +5,12 @@ For each notebook, in this order (each step reads what the one before wrote):
 1. **fixtures** (``course().fixture``): execute ``solution/NOTEBOOK.ipynb`` and, in its kernel, run the builder
    ``compresslab.notebook_fixtures.NOTEBOOK.build`` on the notebook's globals: seeded inputs fed to the reference
    functions, saved with their outputs;
-2. **reference checks** (``course().reference_checks``): trace-grade the reference example (the release filled with
-   the reference code, written by ``make release``) and store what each hidden check expects; the reference must
-   earn full marks;
+2. **reference checks** (``course().reference_checks``): write the release (so the reference example and the tests
+   are the master's as it is now), trace-grade the reference example and store what each hidden check expects; the
+   reference must earn full marks;
 3. **mistakes** (``course().mistakes``, ``compresslab/public_mistakes.py``): how each catalogued mistake fails the
    tests (``compresslab.mistakes``);
-4. **release**: the bundles and autograder zips, which ship the files above.
+4. **release** again: the bundles and autograder zips, which ship the files above.
 
 Only this module runs the grading engine to record; the runtime side (``compresslab.fixtures``,
 ``compresslab.grading.reference_checks``) only reads what it wrote.
@@ -73,7 +73,7 @@ def record_fixtures(notebook: str) -> None:
 def record_reference_checks(notebook: str) -> None:
     """Step 2: trace-grade the reference example against the autograder and save its checks; the reference must earn
     full marks, every hidden case must make a check, and no expected value may reach the student's process
-    (``reference_checks.unusable``); else nothing is saved. ``make release`` must have written both."""
+    (``reference_checks.unusable``); else nothing is saved. The release must be current (``main`` writes it first)."""
     folder = course()
     reference_notebook, autograder = folder.example("reference", notebook), folder.autograder(notebook)
     skip = marked_sources(nbformat.read(folder.release(notebook), as_version=4))
@@ -152,6 +152,7 @@ def main() -> None:
             record_fixtures(notebook)
             print(f"wrote {course().fixture(notebook)}")
         if "checks" in steps:
+            write_release(notebook)  # the reference example and the tests of the master as it is now
             record_reference_checks(notebook)
             print(f"wrote {course().reference_checks(notebook)}")
         if "mistakes" in steps:
