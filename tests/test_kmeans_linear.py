@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compresslab import quantization_helpers as qh
+from compresslab import kmeans_linear_helpers as qh
 from compresslab.checkpoints import load_pretrained, pretrained_info
 from compresslab.data import load_dataset
 from compresslab.training import evaluate

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..checkpoints import load_pretrained
 from ..data import load_dataset
 from . import SEED
-from ..quantization_helpers import Codebook, bounded_qat, torch_threads
+from ..kmeans_linear_helpers import Codebook, bounded_qat, torch_threads
 
 QAT_LOGIT_IMAGES = 64  # test images whose logits after the bounded QAT run are stored
 TIE_MARGIN = 1e-3  # minimum distance of every pre-rounding value (in quantization steps) from x.5
