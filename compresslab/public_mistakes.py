@@ -450,6 +450,28 @@ BY_NOTEBOOK = {
             ('close', ('you divided by the scale instead of multiplying', 'undoing linear_quantize: which way the zero point goes back, and when the scale applies'), [-2.0, 0.0, 2.0, 4.0, 4.0]),
             ('close', ("you subtracted the zero point after scaling (kmeans_linear's sign): s * x_int - z", 'undoing linear_quantize: which way the zero point goes back, and when the scale applies'), [1.0, 1.5, 2.0, 2.5, 2.5]),
         ],
+        'bn_statistics_loss, eps = 0 (per channel over N, H, W: the batch, not each image; biased variance; the MEAN over the 2 channels)': [
+            ('close', ("you used the unbiased (n - 1) variance instead of batch norm's biased one", 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 0.8692317605018616),
+            ('close', ('you compared variances instead of standard deviations', 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 5.0),
+            ('close', ("you took each image's statistics (over H, W) instead of the batch's (over N, H, W), as ZeroQ's code does", 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 2.0),
+            ('close', ('you summed over the channels instead of averaging', 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 2.0),
+            ('close', ('your loss matches the means only, not the standard deviations', 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 0.5),
+        ],
+        'bn_statistics_loss, eps = 3 (compare standard deviations, with eps inside both square roots)': [
+            ('close', ("you left eps out of the batch's standard deviation", 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 5.0),
+            ('close', ('you took absolute differences instead of squared ones', 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 1.0),
+        ],
+        'bn_statistics_loss on one channel holding 0 and 2': [
+            ('close', ("you used the unbiased (n - 1) variance instead of batch norm's biased one", 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 1.3431458473205566),
+            ('close', ('you compared variances instead of standard deviations', 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 10.0),
+            ('close', ('your loss matches the means only, not the standard deviations', 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), 1.0),
+        ],
+        'the gradient of bn_statistics_loss with respect to the features': [
+            ('close', ('you took absolute differences instead of squared ones', 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), [[[[1.0, 0.0]]]]),
+        ],
+        'AssertionError: bn_statistics_loss: no gradient reaches the features (did you detach, call .item() or build a new tensor?)': [
+            ('reason', ('you detached the features, so no gradient reaches the images', 'which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient'), None),
+        ],
         'MSE search on a small tensor, 2 bits (the reference finds k = 92 of 100)': [
             ('close', ('you rounded with floor instead of round', "the order of the steps (scaling, rounding half to even, the zero point, clipping) and the zero point's sign in this notebook's convention, and the signed or unsigned range"), 0.30000001192092896),
             ('close', ('you did not clip to the range', "the order of the steps (scaling, rounding half to even, the zero point, clipping) and the zero point's sign in this notebook's convention, and the signed or unsigned range"), 0.02500000037252903),

@@ -22,6 +22,7 @@ RS = 'def reset_scale_and_zero_point(input: torch.Tensor, N_bits: int = 4, metho
 STE = "class _quantize_func_STE(torch.autograd.Function):"
 QL = "def quantized_linear_function(input: torch.Tensor, weight: torch.Tensor, bias, input_scale, weight_scale) -> torch.Tensor:"
 GP = "def greedy_bitwidth_path(layer_sizes: dict, errors: dict, bit_choices=(8, 6, 5, 4, 3, 2)) -> list:"
+BN = "def bn_statistics_loss(features: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:"
 
 LQ_ROUND = "torch.round(input / scale) - zero_point"
 LQ_RANGE = "low, high = (-(2 ** (N_bits - 1)), 2 ** (N_bits - 1) - 1) if signed else (0, 2**N_bits - 1)"
@@ -32,6 +33,9 @@ QL_BIAS = "        accumulator = accumulator + bias\n    output = accumulator * 
 QC_BIAS = "        accumulator = accumulator + bias.view(1, -1, 1, 1)\n"
 QC_SCALE = "    weight_scale = torch.as_tensor(weight_scale, device=accumulator.device).view(1, -1, 1, 1)  # (1, C_out or 1, 1, 1)\n"
 QC_CALL = "integer_conv2d(input, weight, stride, padding, dilation, groups)"
+BN_MEAN = "mean = features.mean(dim=(0, 2, 3))  # (C,)"
+BN_STD = "std = torch.sqrt(features.var(dim=(0, 2, 3), unbiased=False) + eps)  # (C,)"
+BN_LOSS = "loss = ((mean - running_mean) ** 2).mean() + ((std - target_std) ** 2).mean()"
 GP_SCORE = "score = (errors[name][lower] - errors[name][bits[name]]) / (size * (bits[name] - lower))"
 
 HINTS = {  # what a student should look at, per function (without the code)
@@ -42,6 +46,7 @@ HINTS = {  # what a student should look at, per function (without the code)
     "_quantize_func_STE": "the backward pass: pass the gradient straight through where the input was inside the range, zero outside",
     "quantized_linear_function": "the integer matmul, which scale the bias must be in when it is added to the accumulator, and the one rescale that follows",
     "quantized_conv2d_function": "integer convolution with the layer's stride and padding, the bias per output channel, the per-channel weight scale",
+    "bn_statistics_loss": "which axes the statistics are taken over (the batch and the positions, per channel), the biased variance, eps inside both square roots, standard deviations rather than variances, the mean over channels, and keeping the gradient",
     "greedy_bitwidth_path": "the score of lowering a layer one step (what the error increase is divided by), which step you take (and which on a tie), and a new dict per step",
 }
 
@@ -141,4 +146,23 @@ MUTANTS = [
     Mutant("greedy_bitwidth_path", "you appended the same dict every step (no copy)", GP, (("path.append(dict(bits))", "path.append(bits)"),)),
     Mutant("greedy_bitwidth_path", "you lowered a layer straight to the smallest bit width", GP, (("lower = choices[position + 1]", "lower = choices[-1]"),)),
     Mutant("greedy_bitwidth_path", "you lowered the largest layer first, ignoring the errors", GP, ((GP_SCORE, "score = -size"),)),
+    # bn_statistics_loss
+    Mutant("bn_statistics_loss", "you used the unbiased (n - 1) variance instead of batch norm's biased one", BN,
+           ((BN_STD, "std = torch.sqrt(features.var(dim=(0, 2, 3), unbiased=True) + eps)  # (C,)"),)),
+    Mutant("bn_statistics_loss", "you left eps out of the batch's standard deviation", BN,
+           ((BN_STD, "std = torch.sqrt(features.var(dim=(0, 2, 3), unbiased=False))  # (C,)"),)),
+    Mutant("bn_statistics_loss", "you compared variances instead of standard deviations", BN,
+           ((BN_STD, "std = features.var(dim=(0, 2, 3), unbiased=False) + eps  # (C,)"),
+            ("target_std = torch.sqrt(running_var + eps)", "target_std = running_var + eps"))),
+    Mutant("bn_statistics_loss", "you took each image's statistics (over H, W) instead of the batch's (over N, H, W), as ZeroQ's code does", BN,
+           ((BN_MEAN, "mean = features.mean(dim=(2, 3))  # (N, C)"),
+            (BN_STD, "std = torch.sqrt(features.var(dim=(2, 3), unbiased=False) + eps)  # (N, C)"))),
+    Mutant("bn_statistics_loss", "you summed over the channels instead of averaging", BN,
+           ((BN_LOSS, "loss = ((mean - running_mean) ** 2).sum() + ((std - target_std) ** 2).sum()"),)),
+    Mutant("bn_statistics_loss", "your loss matches the means only, not the standard deviations", BN,
+           ((BN_LOSS, "loss = ((mean - running_mean) ** 2).mean()"),)),
+    Mutant("bn_statistics_loss", "you took absolute differences instead of squared ones", BN,
+           ((BN_LOSS, "loss = (mean - running_mean).abs().mean() + (std - target_std).abs().mean()"),)),
+    Mutant("bn_statistics_loss", "you detached the features, so no gradient reaches the images", BN,
+           ((BN_MEAN, "features = features.detach()\n    mean = features.mean(dim=(0, 2, 3))  # (C,)"),)),
 ]

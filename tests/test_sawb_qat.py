@@ -22,7 +22,7 @@ from conftest import reference_definitions
 
 CPU = torch.device("cpu")
 GRADED = ("linear_quantize", "linear_dequantize", "get_scale", "reset_scale_and_zero_point", "_quantize_func_STE",
-          "quantized_linear_function", "quantized_conv2d_function", "greedy_bitwidth_path")
+          "quantized_linear_function", "quantized_conv2d_function", "greedy_bitwidth_path", "bn_statistics_loss")
 PRELUDE = "import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom compresslab.sawb_helpers import SAWB_COEFFICIENTS, integer_conv2d, integer_linear\n"
 
 

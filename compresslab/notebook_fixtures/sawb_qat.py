@@ -16,7 +16,8 @@ from ..sawb_helpers import QuantOps, graded_variable_precision
 # (``mse_search/*/mse`` is the threshold q2's hidden check holds a student's MSE to, which the student's process checks first.)
 SECRETS = ("linear_quantize/*/output", "linear_dequantize/*/output", "get_scale/*/scale", "mse_search/*/scale",
            "reset_scale_and_zero_point/*/scale", "reset_scale_and_zero_point/*/zero_point", "ste/*/output", "ste/*/grad_input",
-           "quantized_linear/*/output", "quantized_conv2d/*/output", "greedy_path/*/path", "variable_precision/chosen")
+           "quantized_linear/*/output", "quantized_conv2d/*/output", "greedy_path/*/path", "variable_precision/chosen",
+           "bn_statistics_loss/*/loss", "bn_statistics_loss/*/grad")
 
 
 def build(ns: dict) -> dict:
@@ -33,6 +34,7 @@ def build(ns: dict) -> dict:
         "quantized_conv2d": _quantized_conv2d(ns, g),
         "greedy_path": _greedy_path(ns, g),
         "variable_precision": _variable_precision(ns),
+        "bn_statistics_loss": _bn_statistics_loss(ns, torch.Generator().manual_seed(SEED + 10)),  # its own stream: the cases above stay as they were
     }
 
 
@@ -198,3 +200,27 @@ def _variable_precision(ns: dict) -> dict:
     hidden test tries first: two evaluations instead of the whole search when the submission agrees."""
     result, _ = graded_variable_precision(QuantOps.from_namespace(ns), ns["greedy_bitwidth_path"])
     return {"chosen": result.chosen}
+
+
+def _bn_statistics_loss(ns: dict, g: torch.Generator) -> list:
+    """Batches whose per-image statistics differ from the batch's (so per-image statistics give another loss),
+    with an eps large enough to matter in one case and running statistics away from the batch's."""
+    cases = []
+    specs = [  # (features shape, spread, offset, eps)
+        ((4, 3, 5, 5), 1.0, 0.0, 1e-5),
+        ((3, 6, 4, 2), 2.5, 0.7, 1e-5),
+        ((2, 5, 3, 3), 0.3, -0.2, 0.1),
+        ((1, 4, 6, 6), 1.5, 0.0, 1e-3),
+    ]
+    for shape, spread, offset, eps in specs:
+        n, c = shape[0], shape[1]
+        per_image = torch.randn(n, c, 1, 1, generator=g) * spread  # a shift per image and channel
+        features = torch.randn(shape, generator=g) * spread + per_image + offset
+        running_mean = torch.randn(c, generator=g) * spread
+        running_var = torch.rand(c, generator=g) * 2 * spread**2 + 0.05
+        leaf = features.clone().requires_grad_(True)
+        loss = ns["bn_statistics_loss"](leaf, running_mean.clone(), running_var.clone(), eps)
+        loss.backward()
+        cases.append({"features": features, "running_mean": running_mean, "running_var": running_var, "eps": eps,
+                      "loss": loss.detach().clone(), "grad": leaf.grad.clone()})
+    return cases
