@@ -48,7 +48,7 @@ def _answer_cells(nb, question):
 def _build_class(folder):
     """22 students: student00 .. student21, each a copy of an example; q1 answered by even students (one with HTML and
     maths), q6 answered by students divisible by 3 except student21, whose q6 answer cell is deleted."""
-    q1, q6 = WRITTEN[NOTEBOOK]
+    q1, q6 = (next(q for q in WRITTEN[NOTEBOOK] if q.name == name) for name in ("q1", "q6"))
     for index in range(22):
         nb = json.loads((EXAMPLES / KINDS[index % 3] / f"{NOTEBOOK}.ipynb").read_text())
         if index % 2 == 0:
