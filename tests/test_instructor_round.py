@@ -184,7 +184,8 @@ def test_manual_points_reach_the_report_and_the_feedback(merged):
     assert f"{ungraded:g} points in" in stdout
     feedback = (out / "feedback" / "student02" / f"{NOTEBOOK}.md").read_text()
     assert "| q1 | 1.5 / 2 (by hand) | seen q1 |" in feedback and "| q2 | 4 / 5 (by hand) |" in feedback
-    assert "| q6 | 0 / 3 | written answer: not graded by hand yet |" in feedback and "(3 points not graded yet)" in feedback
+    assert "| q6 | 0 / 3 | written answer: not graded by hand yet |" in feedback and "| q8 | 0 / 2 | written answer: not graded by hand yet |" in feedback
+    assert "(5 points not graded yet)" in feedback  # q6 and q8
 
 
 def test_canvas_csv_follows_the_roster_and_the_mismatches_are_listed(merged):
