@@ -11,7 +11,6 @@ One module per job:
 - ``compresslab.profiling``   parameters, size at a bit width, MACs (torchprofile), latency
 - ``compresslab.plots``       histograms and comparison plots (matplotlib)
 - ``compresslab.checkpoints`` the shipped fp32 checkpoints: load, and rebuild deterministically
-- ``compresslab.stats``       value ranges of tensors and recorded activations
 - ``compresslab.checks``      the public checks' assertions, with messages in the student's terms
 - ``compresslab.portable_random`` seeded random test inputs with the same bits on every CPU
 - ``compresslab.int8_helpers``, ``pruning_helpers``, ``kmeans_linear_helpers``, ``sawb_helpers``

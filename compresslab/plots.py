@@ -4,13 +4,14 @@ Every function draws on a new figure and returns it (the notebook shows it; test
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .stats import value_range
+# Line style of each range drawn on a histogram, in the order the ranges are given (cycled).
+_RANGE_STYLES = (("black", ":"), ("tab:red", "--"), ("tab:green", "-."))
 
 
 def _as_numpy(values) -> np.ndarray:
@@ -22,12 +23,15 @@ def plot_histograms(
     title: str = "",
     bins: int = 50,
     xlabel: str = "value",
-    show_three_sigma: bool = False,
+    ranges: Mapping[str, Callable[[np.ndarray], tuple[float, float]]] | None = None,
     columns: int = 3,
 ) -> plt.Figure:
     """One histogram per entry of ``values`` (name -> array of any shape), in a grid.
 
-    show_three_sigma: draw dashed lines at mean +- 3 std and dotted lines at the full range.
+    ranges: label -> function of a flat float64 NumPy array returning ``(low, high)``; each range is drawn on every
+    histogram as a pair of vertical lines in its own style and named in the first histogram's legend. The notebooks
+    pass the student's functions here (``{"full range": full_range, "3-sigma range": three_sigma_range}``), so the
+    plot shows what their code computes.
     """
     rows = math.ceil(len(values) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
@@ -37,12 +41,13 @@ def plot_histograms(
         ax.set_title(name)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("count")
-        if show_three_sigma:
-            stats = value_range(flat)
-            for x in stats.three_sigma:
-                ax.axvline(x, color="tab:red", linestyle="--", linewidth=1)
-            for x in (stats.min, stats.max):
-                ax.axvline(x, color="black", linestyle=":", linewidth=1)
+        for i, (label, range_of) in enumerate((ranges or {}).items()):
+            color, linestyle = _RANGE_STYLES[i % len(_RANGE_STYLES)]
+            low, high = range_of(flat.astype(np.float64))
+            ax.axvline(float(low), color=color, linestyle=linestyle, linewidth=1, label=label)
+            ax.axvline(float(high), color=color, linestyle=linestyle, linewidth=1)
+    if ranges:
+        axes.flat[0].legend(fontsize="small")
     for ax in list(axes.flat)[len(values):]:
         ax.axis("off")
     if title:

@@ -10,6 +10,25 @@ NAN, INF = float("nan"), float("inf")
 
 BY_NOTEBOOK = {
     'int8_cnn': {
+        'full range of [[1, 2], [-0.5, 0.25]]: the smallest value (over every element)': [
+            ('close', ('you returned (max, min): the smallest value must come first', 'which two values of the whole array make its range, in which order, with their signs'), 2.0),
+            ('close', ('you returned the symmetric max-abs range (-max|v|, max|v|) instead of (min, max)', 'which two values of the whole array make its range, in which order, with their signs'), -2.0),
+            ('close', ('you assumed the values are non-negative and returned (0, max)', 'which two values of the whole array make its range, in which order, with their signs'), 0.0),
+            ('close', ('you took the range of the magnitudes |values| instead of the values', 'which two values of the whole array make its range, in which order, with their signs'), 0.25),
+            ('close', ('you took the 1st and 99th percentiles instead of the smallest and largest values', 'which two values of the whole array make its range, in which order, with their signs'), -0.4775),
+            ('close', ('you took the range of the first row only, not of every element', 'which two values of the whole array make its range, in which order, with their signs'), 1.0),
+        ],
+        'full range of [[1, 2], [-0.5, 0.25]]: the largest value': [
+            ('close', ('you returned (min, max - min): the width of the range instead of its upper end', 'which two values of the whole array make its range, in which order, with their signs'), 2.5),
+        ],
+        '3-sigma range of [[-1, 0], [1, 4]]: mean - 3 * std (mean 1, population std 1.8708287)': [
+            ('close', ("you used the sample standard deviation (divide by N - 1, torch's Tensor.std default) instead of the population one (divide by N)", 'where the range is centred, how many standard deviations it reaches on each side, and which standard deviation (divide by N)'), -5.48074069840786),
+            ('close', ('you centred the range on 0, (-3 std, 3 std), instead of on the mean', 'where the range is centred, how many standard deviations it reaches on each side, and which standard deviation (divide by N)'), -5.612486080160912),
+            ('close', ('you used 3 times the variance instead of 3 standard deviations', 'where the range is centred, how many standard deviations it reaches on each side, and which standard deviation (divide by N)'), -9.5),
+            ('close', ('you spread 3 std over the whole range, mean +- 1.5 std, instead of 3 std on each side', 'where the range is centred, how many standard deviations it reaches on each side, and which standard deviation (divide by N)'), -1.806243040080456),
+            ('close', ('you clipped the 3-sigma range to the full range', 'where the range is centred, how many standard deviations it reaches on each side, and which standard deviation (divide by N)'), -1.0),
+            ('close', ('you took the mean and std of the magnitudes |values|', 'where the range is centred, how many standard deviations it reaches on each side, and which standard deviation (divide by N)'), -3.0),
+        ],
         'quantized weights of [[-0.5, 0.25], [0.1, 0.0]]': [
             ('equal', ('you rounded with floor instead of round', 'which magnitude maps to 127, how you round, and the scale of an all-zero tensor'), [[-127.0, 63.0], [25.0, 0.0]]),
             ('equal', ('you truncated towards zero instead of rounding', 'which magnitude maps to 127, how you round, and the scale of an all-zero tensor'), [[-127.0, 63.0], [25.0, 0.0]]),

@@ -12,6 +12,8 @@ QW = "def quantized_weights(weights: torch.Tensor) -> Tuple[torch.Tensor, float]
 HOOKS = "def register_activation_profiling_hooks(model: Net):"
 NQ = "class NetQuantized(nn.Module):"
 NQB = "class NetQuantizedWithBias(NetQuantized):"
+FR = "def full_range(values: np.ndarray) -> Tuple[float, float]:"
+TSR = "def three_sigma_range(values: np.ndarray) -> Tuple[float, float]:"
 
 HINTS = {  # what a student should look at, per function (without the code)
     "quantized_weights": "which magnitude maps to 127, how you round, and the scale of an all-zero tensor",
@@ -20,9 +22,33 @@ HINTS = {  # what a student should look at, per function (without the code)
     "quantize_activations": "the scale a layer's integer input already carries: which scales, of the input and of every preceding layer, it accumulates",
     "NetQuantized.forward": "what happens to each layer's output: ReLU where the float model has one, scale, round, clamp to [-128, 127]",
     "quantized_bias": "the scale the bias must share with the accumulator (which scales make it up), rounding, and the 32-bit range",
+    "full_range": "which two values of the whole array make its range, in which order, with their signs",
+    "three_sigma_range": "where the range is centred, how many standard deviations it reaches on each side, and which standard deviation (divide by N)",
 }
 
 MUTANTS = [
+    # full_range
+    Mutant("full_range", "you returned (max, min): the smallest value must come first", FR, (('    return float(flat.min()), float(flat.max())', "    return float(flat.max()), float(flat.min())"),)),
+    Mutant("full_range", "you returned the symmetric max-abs range (-max|v|, max|v|) instead of (min, max)", FR,
+           (('    return float(flat.min()), float(flat.max())', "    return -float(np.abs(flat).max()), float(np.abs(flat).max())"),)),
+    Mutant("full_range", "you assumed the values are non-negative and returned (0, max)", FR, (('    return float(flat.min()), float(flat.max())', "    return 0.0, float(flat.max())"),)),
+    Mutant("full_range", "you returned (min, max - min): the width of the range instead of its upper end", FR,
+           (('    return float(flat.min()), float(flat.max())', "    return float(flat.min()), float(flat.max() - flat.min())"),)),
+    Mutant("full_range", "you took the range of the magnitudes |values| instead of the values", FR, (("    flat = np.asarray(values, dtype=np.float64).ravel()", "    flat = np.abs(np.asarray(values, dtype=np.float64).ravel())"),)),
+    Mutant("full_range", "you took the 1st and 99th percentiles instead of the smallest and largest values", FR,
+           (('    return float(flat.min()), float(flat.max())', "    return float(np.percentile(flat, 1)), float(np.percentile(flat, 99))"),)),
+    Mutant("full_range", "you took the range of the first row only, not of every element", FR,
+           (("    flat = np.asarray(values, dtype=np.float64).ravel()", "    flat = np.asarray(values, dtype=np.float64)\n    flat = flat[0] if flat.ndim > 1 else flat"),)),
+    # three_sigma_range
+    Mutant("three_sigma_range", "you used the sample standard deviation (divide by N - 1, torch's Tensor.std default) instead of the population one (divide by N)", TSR,
+           (('    mean, std = flat.mean(), flat.std()', "    mean, std = flat.mean(), flat.std(ddof=1)"),)),
+    Mutant("three_sigma_range", "you centred the range on 0, (-3 std, 3 std), instead of on the mean", TSR, (('    return float(mean - 3 * std), float(mean + 3 * std)', "    return float(-3 * std), float(3 * std)"),)),
+    Mutant("three_sigma_range", "you used 3 times the variance instead of 3 standard deviations", TSR, (('    return float(mean - 3 * std), float(mean + 3 * std)', "    return float(mean - 3 * std**2), float(mean + 3 * std**2)"),)),
+    Mutant("three_sigma_range", "you spread 3 std over the whole range, mean +- 1.5 std, instead of 3 std on each side", TSR,
+           (('    return float(mean - 3 * std), float(mean + 3 * std)', "    return float(mean - 1.5 * std), float(mean + 1.5 * std)"),)),
+    Mutant("three_sigma_range", "you clipped the 3-sigma range to the full range", TSR,
+           (('    return float(mean - 3 * std), float(mean + 3 * std)', "    return float(max(mean - 3 * std, flat.min())), float(min(mean + 3 * std, flat.max()))"),)),
+    Mutant("three_sigma_range", "you took the mean and std of the magnitudes |values|", TSR, (('    mean, std = flat.mean(), flat.std()', "    mean, std = np.abs(flat).mean(), np.abs(flat).std()"),)),
     # quantized_weights
     Mutant("quantized_weights", "you rounded with floor instead of round", QW, (("(weights * scale).round()", "(weights * scale).floor()"),)),
     Mutant("quantized_weights", "you truncated towards zero instead of rounding", QW, (("(weights * scale).round()", "(weights * scale).trunc()"),)),

@@ -28,6 +28,8 @@ NQ = "class NetQuantized(nn.Module):"
 NQB = "class NetQuantizedWithBias(NetQuantized):"
 KMQ = "def k_means_quantize(fp32_tensor: torch.Tensor, bitwidth=4, codebook=None):"
 UCB = "def update_codebook(fp32_tensor: torch.Tensor, codebook: Codebook):"
+FR = "def full_range(values: np.ndarray) -> Tuple[float, float]:"
+TSR = "def three_sigma_range(values: np.ndarray) -> Tuple[float, float]:"
 
 QW_BODY = "    max_abs = weights.abs().max().item()\n    scale = 127.0 / max_abs if max_abs > 0 else 1.0\n    return torch.clamp((weights * scale).round(), min=-128, max=127), scale"
 INPUT_BODY = "        max_abs = float(np.max(np.abs(pixels)))\n        return 127.0 / max_abs if max_abs > 0 else 1.0"
@@ -141,12 +143,33 @@ SEED_004_BIAS = """        cumulative_input_scale = n_initial_input
         cumulative_input_scale *= n_w
         quantized_bias = (bias * cumulative_input_scale).round()
         return torch.clamp(quantized_bias, min=-2147483648, max=2147483647)"""
+FULL_RANGE_BODY = "    flat = np.asarray(values, dtype=np.float64).ravel()\n    return float(flat.min()), float(flat.max())"
+THREE_SIGMA_BODY = ("    flat = np.asarray(values, dtype=np.float64).ravel()\n    mean, std = flat.mean(), flat.std()\n"
+                    "    return float(mean - 3 * std), float(mean + 3 * std)")
+SEED_001_FULL_RANGE = """    activations_flat = values.flatten()
+    max = activations_flat.max()
+    min = activations_flat.min()
+    return min, max"""
+SEED_001_THREE_SIGMA = """    activations_flat = values.flatten()
+    mean = activations_flat.mean()
+    std = activations_flat.std()
+    three_sigma_range = 3.0 * std
+    min_val = mean - three_sigma_range
+    max_val = mean + three_sigma_range
+    return min_val, max_val"""
+SEED_004_FULL_RANGE = """    activations_range = (values.min(), values.max())
+    return activations_range"""
+SEED_004_THREE_SIGMA = """    activations_mean = values.mean()
+    activations_std = values.std()
+    return (activations_mean - 3 * activations_std, activations_mean + 3 * activations_std)"""
 SEED_000_UPDATE = "        codebook.centroids[k] = torch.sum((codebook.labels==k) * fp32_tensor) / torch.sum(codebook.labels==k)"
 SEED_000_KMQ = """        centroids, labels = kmeans_1d(fp32_tensor, n_clusters)
         codebook = Codebook(centroids, labels)
         quantized_tensor = codebook.centroids[codebook.labels].view_as(fp32_tensor)
         fp32_tensor.set_(quantized_tensor.view_as(fp32_tensor))"""
 ITEM = "the seed's scales were tensors: x.item() written float(x)"
+COMPUTE_RANGE = "the seed's compute_range(activations, name) printed both ranges: its lines split in two, each returning what it printed"
+STATISTICS = "the seed's loop stored each layer's tuple in a dict: the lines of one layer, returning the tuple"
 KMEANS = "the seed's fast_pytorch_kmeans calls written as the notebook's kmeans_1d"
 
 SEED_ANSWERS = [
@@ -162,12 +185,19 @@ SEED_ANSWERS = [
     SeedAnswer("001, quantized_bias", Mutant("quantized_bias", "255 / (max - min) of the scaled bias, clamped to [-127, 128]", NQB,
                                              ((BIAS_BODY, SEED_001_BIAS),)),
                "as seed 001 did: you took 255 / (max - min) of the scaled bias and clamped it to [-127, 128]", ITEM),
+    SeedAnswer("001, full_range", Mutant("full_range", "min and max of the flattened array", FR, ((FULL_RANGE_BODY, SEED_001_FULL_RANGE),)), None,
+               COMPUTE_RANGE),
+    SeedAnswer("001, three_sigma_range", Mutant("three_sigma_range", "mean +- 3 std, NumPy's population std", TSR, ((THREE_SIGMA_BODY, SEED_001_THREE_SIGMA),)),
+               None, COMPUTE_RANGE),
     SeedAnswer("004, quantized_weights", Mutant("quantized_weights", "max-abs, the scale a 0-d tensor", QW, ((QW_BODY, SEED_004_WEIGHTS),)), None),
     SeedAnswer("004, quantize_initial_input", Mutant("quantize_initial_input", "max-abs", NQ, ((INPUT_BODY, SEED_004_INPUT),)), None),
     SeedAnswer("004, quantize_activations", Mutant("quantize_activations", "max-abs over the cumulative scale", NQ, ((ACTIVATIONS_BODY, SEED_004_ACTIVATIONS),)), None),
     SeedAnswer("004, NetQuantized.forward", Mutant("NetQuantized.forward", "clamps before ReLU and pooling, ReLU after fc3", NQ,
                                                    ((FORWARD_BODY, SEED_004_FORWARD),)), "as seed 004 did: you applied a ReLU after fc3"),
     SeedAnswer("004, quantized_bias", Mutant("quantized_bias", "round(bias times every scale), int32 clamp", NQB, ((BIAS_BODY, SEED_004_BIAS),)), None),
+    SeedAnswer("004, full_range", Mutant("full_range", "(min, max) of the array", FR, ((FULL_RANGE_BODY, SEED_004_FULL_RANGE),)), None, STATISTICS),
+    SeedAnswer("004, three_sigma_range", Mutant("three_sigma_range", "mean +- 3 std, NumPy's population std", TSR, ((THREE_SIGMA_BODY, SEED_004_THREE_SIGMA),)),
+               None, STATISTICS),
     SeedAnswer("000, update_codebook", Mutant("update_codebook", "sum / count: NaN for an empty cluster", UCB, ((UPDATE_BODY, SEED_000_UPDATE),)),
                "as the seed's one-liner did: you divided the sum by the count, which gives NaN for an empty cluster"),
     SeedAnswer("000, k_means_quantize", Mutant("k_means_quantize", "decodes inside the k-means branch only", KMQ, ((KMQ_BODY, SEED_000_KMQ),)),

@@ -30,6 +30,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from compresslab.grading.autograders import questions
+
 from conftest import ROOT
 
 NAME = "int8_cnn"
@@ -251,7 +253,7 @@ def _check_protected_run(folder: Path, user: str | None) -> None:
     time.sleep(6)  # the daemon would have written by now
     scores = _scores(folder / "out")
     assert set(scores) == {"honest", *attacks}, "every submission has a row"
-    assert scores["honest"][0] == 22.0, scores["honest"]
+    assert scores["honest"][0] == sum(q.points for q in questions(ROOT / "autograder" / f"{NAME}-autograder.zip")), scores["honest"]
     gained = {name: scores[name] for name in attacks if scores[name][0] != 0.0}
     assert not gained, f"attacks that gained points: {gained}"
     for name in ("one_byte_on_every_pipe", "steers_the_protocol", "forges_records_in_the_tests"):

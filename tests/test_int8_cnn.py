@@ -123,3 +123,35 @@ def test_int8_network_predicts_as_the_float_network(ref, checkpoint, quantized_c
     assert agree >= 0.97, f"the int8 {checkpoint} predicts as the float one on only {agree:.1%} of 256 test images"
     fp32, int8 = (evaluate(model, loader, device=CPU, progress=False) for model in (net, quantized))
     assert int8 >= fp32 - 1.0, f"int8 {int8:.2f}% vs fp32 {fp32:.2f}% on 256 test images"
+
+
+# ---------------------------------------------------------------- the ranges (seeds' Questions 1 and 3)
+
+RANGE_INPUTS = [
+    np.random.default_rng(0).normal(0.4, 2.0, (32, 40)),  # signed, off-centre, 2-D
+    np.maximum(np.random.default_rng(1).normal(0.3, 1.0, (8, 6, 14, 14)), 0.0),  # post-ReLU, 4-D
+    np.random.default_rng(2).laplace(0.0, 0.05, 600).astype(np.float32),  # a float32 weight vector
+    np.array([0.5, -1.25, 2.0, 3.5, -0.75]),  # five values: N and N - 1 differ by 12%
+]
+
+
+@pytest.mark.parametrize("values", RANGE_INPUTS, ids=["signed", "post_relu", "float32", "five"])
+def test_ranges_match_torch(ref, values):
+    """(min, max) and mean +- 3 population std, computed by torch from the same values in float64 as the oracle."""
+    t = torch.from_numpy(values).double().flatten()
+    std, mean = torch.std_mean(t, correction=0)
+    low, high = ref["full_range"](values)
+    assert (low, high) == (t.min().item(), t.max().item())
+    torch.testing.assert_close(torch.tensor(ref["three_sigma_range"](values), dtype=torch.float64),
+                               torch.stack([mean - 3 * std, mean + 3 * std]), rtol=1e-12, atol=1e-12)
+    assert all(type(x) is float for x in (low, high, *ref["three_sigma_range"](values)))
+
+
+def test_the_hidden_range_cases_tell_the_sample_std_from_the_population_std(ref):
+    """The 'five_values' fixture case is what catches torch's default (N - 1) std: there the two differ far beyond the
+    check's tolerance (rtol 1e-6)."""
+    from compresslab.notebook_fixtures.int8_cnn import _range_inputs
+
+    five = _range_inputs()["five_values"]
+    population, sample = ref["three_sigma_range"](five), (five.mean() - 3 * five.std(ddof=1), five.mean() + 3 * five.std(ddof=1))
+    assert abs(sample[1] - population[1]) > 1e-2 * abs(population[1])

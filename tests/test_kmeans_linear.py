@@ -446,3 +446,22 @@ def test_kmeans_8_bit_vgg_keeps_fp32_accuracy(ref, digits):
     model = load_pretrained("vgg", CPU)
     qh.KMeansQuantizer(model, 8, ref["k_means_quantize"])
     assert evaluate(model, digits.test, device=CPU, progress=False) >= pretrained_info("vgg")["fp32_accuracy"] - 0.5
+
+
+def test_seed_000_question_3_1_is_a_written_question_with_its_answer_only_in_the_master():
+    """Seed 000's Question 3.1 ("Why do you think low precision quantization works at all?") is asked as q14, graded by
+    hand, after the k-means results it refers to; the master's reference answer does not reach the release."""
+    import nbformat
+
+    from compresslab.grading.written import written_questions
+
+    from conftest import ROOT
+
+    question = next(q for q in written_questions(ROOT / "assignment" / "kmeans_linear.ipynb", "kmeans_linear") if q.name == "q14")
+    assert question.points == 1 and "low precision quantization works at all" in question.prompt
+    released = "".join(c.source for c in nbformat.read(ROOT / "assignment" / "kmeans_linear.ipynb", as_version=4).cells)
+    master = nbformat.read(ROOT / "solution" / "kmeans_linear.ipynb", as_version=4).cells
+    answer = next(c.source for i, c in enumerate(master) if c.source.startswith("**Answer.**") and "# BEGIN QUESTION\nname: q14" in master[i - 3].source)
+    assert "quantization-aware training" in answer and answer[:200] not in released
+    heading = released.index("## Question 14")
+    assert released.index("k-means quantization: accuracy and size at each bit width") < heading < released.index("# Linear Quantization")

@@ -29,13 +29,31 @@ def test_plot_histograms_grid():
     assert all(len(ax.patches) == 12 for ax in shown)
 
 
-def test_plot_histograms_three_sigma_lines():
-    data = np.random.default_rng(0).normal(size=500)
-    fig = plots.plot_histograms({"w": torch.from_numpy(data)}, show_three_sigma=True, columns=1)
+def test_plot_histograms_draws_each_given_range_with_its_label():
+    """The range functions (the student's, in the notebook) get the flat float64 values; each range is a pair of lines."""
+    data = np.random.default_rng(0).normal(size=(20, 25)).astype(np.float32)
+    seen = []
+
+    def full(values):
+        seen.append((values.dtype, values.shape))
+        return values.min(), values.max()
+
+    def fixed(values):
+        return -1.5, 2.5
+
+    fig = plots.plot_histograms({"w": torch.from_numpy(data)}, ranges={"full range": full, "fixed": fixed}, columns=1)
     ax = fig.axes[0]
-    positions = sorted(line.get_xdata()[0] for line in ax.lines)
-    expected = sorted([data.min(), data.max(), data.mean() - 3 * data.std(), data.mean() + 3 * data.std()])
-    torch.testing.assert_close(torch.tensor(positions, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64), rtol=1e-9, atol=1e-9)
+    assert seen == [(np.float64, (500,))]
+    positions = [line.get_xdata()[0] for line in ax.lines]
+    torch.testing.assert_close(torch.tensor(positions, dtype=torch.float64),
+                               torch.tensor([data.min(), data.max(), -1.5, 2.5], dtype=torch.float64), rtol=0, atol=0)
+    assert [line.get_linestyle() for line in ax.lines][::2] == [":", "--"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["full range", "fixed"]
+
+
+def test_plot_histograms_without_ranges_draws_no_lines():
+    fig = plots.plot_histograms({"a": np.arange(10.0), "b": np.ones(3)}, columns=2)
+    assert all(not ax.lines for ax in fig.axes) and fig.axes[0].get_legend() is None
 
 
 @pytest.mark.parametrize("fp32_accuracy, extra_lines", [(None, 0), (97.5, 1)])

@@ -10,12 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from compresslab.grading.autograders import questions
 from compresslab.grading.engine import Limits
 from compresslab.grading.journal import Journal, grading_key
 
 from conftest import ROOT
 
 NOTEBOOK = "int8_cnn"
+QUESTIONS = len(questions(ROOT / "autograder" / f"{NOTEBOOK}-autograder.zip"))  # a row per student and autograded question
 
 
 def _grade_command(submissions, out):
@@ -46,7 +48,7 @@ def test_a_killed_batch_resumes_without_losing_or_duplicating_rows(tmp_path):
     with open(out / "scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     keys = [(r["student"], r["notebook"], r["question"]) for r in rows]
-    assert len(keys) == len(set(keys)) == 4 * 4
+    assert len(keys) == len(set(keys)) == 4 * QUESTIONS
     total = {s: sum(float(r["score"]) for r in rows if r["student"] == s) for s in ("reference", "reference_again", "blank", "partial")}
     possible = sum(float(r["possible"]) for r in rows if r["student"] == "reference")
     assert total["reference"] == total["reference_again"] == possible and total["blank"] == 0 < total["partial"] < possible
@@ -92,7 +94,7 @@ def test_an_interrupted_batch_writes_its_outputs_and_a_rerun_completes_them(tmp_
     with open(out / "scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     keys = [(r["student"], r["notebook"], r["question"]) for r in rows]
-    assert len(keys) == len(set(keys)) == 3 * 4
+    assert len(keys) == len(set(keys)) == 3 * QUESTIONS
     graded = {r["student"] for r in rows if r["status"] == "graded"}
     assert 1 <= len(graded) < 3 and {r["status"] for r in rows if r["student"] not in graded} == {"interrupted"}, rows
     assert (out / "feedback" / "reference" / f"{NOTEBOOK}.md").is_file() and (out / "report.html").is_file()
@@ -101,7 +103,7 @@ def test_an_interrupted_batch_writes_its_outputs_and_a_rerun_completes_them(tmp_
     assert done.returncode == 0, done.stderr[-2000:]
     with open(out / "scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len({(r["student"], r["notebook"], r["question"]) for r in rows}) == len(rows) == 3 * 4
+    assert len({(r["student"], r["notebook"], r["question"]) for r in rows}) == len(rows) == 3 * QUESTIONS
     assert {r["status"] for r in rows} == {"graded"}
 
 

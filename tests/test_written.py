@@ -50,7 +50,8 @@ def answer_of(path, question):
 
 
 def test_answers_are_read_as_answered_untouched_or_missing(tmp_path):
-    q1, q6 = written_questions(ROOT / "assignment" / "int8_cnn.ipynb", "int8_cnn")
+    written = {q.name: q for q in written_questions(ROOT / "assignment" / "int8_cnn.ipynb", "int8_cnn")}
+    q1, q6 = written["q1"], written["q6"]
     edited = _with_answers(tmp_path, {"q1": "Bell-shaped, centred at $0$.\n\n\x1b[2J cleared", "q6": None})
     assert answer_of(edited, q1) == Answer("answered", "Bell-shaped, centred at $0$.\n\n\\x1b[2J cleared"), "control characters escaped"
     assert answer_of(edited, q6).state == "missing" and "deleted" in answer_of(edited, q6).text

@@ -40,7 +40,7 @@ from . import sandbox
 PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.quantization.observer", "matplotlib.pyplot",
            "sklearn.datasets", "sklearn.model_selection", "sklearn.cluster", "nbformat", "otter", "otter.test_files",
            "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data",
-           "compresslab.fixtures", "compresslab.models", "compresslab.plots", "compresslab.profiling", "compresslab.stats",
+           "compresslab.fixtures", "compresslab.models", "compresslab.plots", "compresslab.profiling",
            "compresslab.training", "compresslab.int8_helpers", "compresslab.pruning_helpers", "compresslab.kmeans_linear_helpers",
            "compresslab.sawb_helpers", "compresslab.handin")
 _LENGTH = struct.Struct(">Q")

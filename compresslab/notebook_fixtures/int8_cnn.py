@@ -11,7 +11,8 @@ from ..models import Net
 # Reference answers: zeroed in what the student's process receives (``fixtures.without``); the inputs stay.
 SECRETS = ("quantized_weights/*/output", "quantized_weights/*/scale", "profile/input", "profile/conv1", "profile/conv2",
            "profile/fc1", "profile/fc2", "profile/fc3", "initial_input/*/scale", "activations/*/scale", "forward/output",
-           "quantized_bias/*/output")
+           "quantized_bias/*/output", "ranges/*/full_low", "ranges/*/full_high", "ranges/*/three_sigma_low",
+           "ranges/*/three_sigma_high")
 
 
 def build(ns: dict) -> dict:
@@ -74,8 +75,30 @@ def build(ns: dict) -> dict:
     for bias, n_w, n_in, pairs in bias_cases:
         out = ns["NetQuantizedWithBias"].quantized_bias(bias.clone(), n_w, n_in, pairs)
         biases.append({"bias": bias, "n_w": n_w, "n_initial_input": n_in, "ns": [list(p) for p in pairs], "output": out.clone()})
+    ranges = {}
+    for key, values in _range_inputs().items():
+        full_low, full_high = ns["full_range"](values.copy())
+        three_sigma_low, three_sigma_high = ns["three_sigma_range"](values.copy())
+        ranges[key] = {"values": torch.from_numpy(values), "full_low": float(full_low), "full_high": float(full_high),
+                       "three_sigma_low": float(three_sigma_low), "three_sigma_high": float(three_sigma_high)}
     return {"quantized_weights": quantized, "profile": profile, "initial_input": initial,
-            "activations": activations, "forward": forward, "quantized_bias": biases}
+            "activations": activations, "forward": forward, "quantized_bias": biases, "ranges": ranges}
+
+
+def _range_inputs() -> dict[str, np.ndarray]:
+    """float64 arrays of several shapes and distributions for ``full_range`` and ``three_sigma_range``.
+
+    Every value is a float32 number, so an answer that works in float32 finds the same extremes.
+    """
+    rng = np.random.default_rng(SEED + 3)
+    arrays = {
+        "post_relu": np.maximum(rng.normal(0.3, 1.0, (64, 50)), 0.0),  # (N, features): like conv1..fc2's activations
+        "heavy_tailed": rng.laplace(0.02, 0.05, (16, 6, 5, 5)),  # like a conv weight
+        "all_negative": rng.uniform(-5.0, -1.0, 200),
+        "five_values": np.array([0.5, -1.25, 2.0, 3.5, -0.75]),  # N and N - 1 give stds 12% apart
+        "logits": rng.normal(1.5, 4.0, (40, 10)),  # like fc3's output: signed, off-centre
+    }
+    return {key: a.astype(np.float32).astype(np.float64) for key, a in arrays.items()}
 
 
 def _max_abs_weights(weights: torch.Tensor) -> tuple[torch.Tensor, float]:
