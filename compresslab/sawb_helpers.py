@@ -817,7 +817,7 @@ def save_handed_in(model: nn.Module, path: str | Path) -> Path:
     """Write a calibrated ``quantize_model`` model in ``outcomes.QUANTIZED_MODEL_FORMAT``: each layer's weights as
     ``s_w * linear_quantize(w, s_w, 0, weight_bits)`` (its weight scale rule applied now), its bit widths and scales,
     and the float batch-norm parameters; the grader evaluates that file (``outcomes.grade_handed_in``)."""
-    from .outcomes import QUANTIZED_MODEL_FORMAT
+    from .quantized_handin import QUANTIZED_MODEL_FORMAT
 
     state, layers = {}, {}
     quantized = quantized_layers(model)

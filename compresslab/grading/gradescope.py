@@ -32,7 +32,8 @@ from ..paths import course_dir, grader_only_paths
 from . import grading_mode, sandbox
 from .autograders import Question, notebook_of, questions
 from .engine import Limits, Zygote
-from .runner import Row, grade_all
+from .handed_in import grade_handed_in_files, outcome_question_list
+from .runner import Row, batch_rows, grade_all
 from .safe_text import printable
 from .submissions import collect
 
@@ -73,7 +74,7 @@ def grade_submission(submission_dir: Path, protected: tuple[Path, ...], limits: 
     start = time.monotonic()
     autograder = course_dir()  # the unpacked autograder zip: its tests/ are read from there
     notebook = notebook_of(autograder)
-    question_list = questions(autograder)
+    question_list = questions(autograder) + outcome_question_list(notebook)
     protect_secrets()
     mode = sandbox.isolation_mode(unsafe_allowed=os.environ.get("UNSAFE") == "1", separate_uid_for=protected)
     print(sandbox.describe(mode))
@@ -85,10 +86,12 @@ def grade_submission(submission_dir: Path, protected: tuple[Path, ...], limits: 
         submissions = collect(students, [notebook], Path(scratch) / "collected")
         zygote = Zygote(mode)
         try:
-            rows, _ = grade_all(submissions, {notebook: autograder}, {notebook: question_list}, 1, limits, skip,
-                                progress=False, zygotes=[zygote])
+            _, outcomes = grade_all(submissions, {notebook: autograder}, {notebook: question_list}, 1, limits, skip,
+                                    progress=False, zygotes=[zygote])
         finally:
             zygote.close()
+        grade_handed_in_files(submissions, outcomes)  # the files handed in beside the notebook (``handed_in``)
+        rows = batch_rows(submissions, {notebook: question_list}, outcomes)
     return notebook, question_list, rows, time.monotonic() - start
 
 
