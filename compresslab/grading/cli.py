@@ -27,7 +27,7 @@ from .autograders import Question, questions
 from .canvas import Matching, RosterError, describe_mismatches, match, read_roster, write_canvas
 from .engine import Limits
 from .feedback import write_feedback
-from .handed_in import grade_handed_in_files, outcome_question_list
+from .handed_in import grade_handed_in_files
 from .html_manual import manual_section
 from .html_report import write_report
 from .journal import Journal
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     autograders = {name: AUTOGRADER_DIR / f"{name}-autograder.zip" for name in args.notebooks}
-    question_lists = {name: questions(path) + outcome_question_list(name) for name, path in autograders.items()}
+    question_lists = {name: questions(path) for name, path in autograders.items()}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="compresslab-grade-") as scratch:
         try:

@@ -32,7 +32,7 @@ from ..paths import course_dir, grader_only_paths
 from . import grading_mode, sandbox
 from .autograders import Question, notebook_of, questions
 from .engine import Limits, Zygote
-from .handed_in import grade_handed_in_files, outcome_question_list
+from .handed_in import grade_handed_in_files
 from .runner import Row, batch_rows, grade_all
 from .safe_text import printable
 from .submissions import collect
@@ -74,7 +74,7 @@ def grade_submission(submission_dir: Path, protected: tuple[Path, ...], limits: 
     start = time.monotonic()
     autograder = course_dir()  # the unpacked autograder zip: its tests/ are read from there
     notebook = notebook_of(autograder)
-    question_list = questions(autograder) + outcome_question_list(notebook)
+    question_list = questions(autograder)
     protect_secrets()
     mode = sandbox.isolation_mode(unsafe_allowed=os.environ.get("UNSAFE") == "1", separate_uid_for=protected)
     print(sandbox.describe(mode))

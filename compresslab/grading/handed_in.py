@@ -11,15 +11,8 @@ grades them again.
 
 from ..outcomes import outcome_questions
 from ..quantized_handin import HandedInResult, grade_handed_in
-from .autograders import Question
 from .runner import Outcome
 from .submissions import Submission
-
-
-def outcome_question_list(notebook: str) -> list[Question]:
-    """The outcome-graded questions of ``notebook`` as questions of its gradebook (no hidden test cases: the student
-    may see at once what the grader measured)."""
-    return [Question(q.question, float(q.points)) for q in outcome_questions(notebook)]
 
 
 def grade_handed_in_files(submissions: list[Submission], outcomes: dict[tuple[str, str], Outcome]) -> dict[tuple[str, str, str], HandedInResult]:
