@@ -306,7 +306,6 @@ def grade_handed_in(question: OutcomeQuestion, path: Path | None) -> HandedInRes
     return HandedInResult("graded", float(question.points), f"{what}, meets the threshold {threshold:.2f}%", accuracy, size)
 
 
-
 # ---------------------------------------------------------------- the example submissions (``make release``)
 
 EXAMPLE_SCALE_DIGITS = 4  # significant digits kept of the examples' input scales: the float convolutions behind them
@@ -317,18 +316,16 @@ def _example_model_file(fp32_model: nn.Module, calibration: torch.Tensor, weight
                         on_grid: bool = True) -> bytes:
     """A quantized-model file of ``fp32_model`` by post-training quantization (symmetric scales), first and last layer at
     ``edge_bits``; ``on_grid=False`` keeps the float weights while declaring the bits (a file that lies)."""
-
     names = quantized_layer_names(fp32_model)
     w_bits = {n: edge_bits if n in (names[0], names[-1]) else weight_bits for n in names}
     a_bits = {n: edge_bits if n in (names[0], names[-1]) else act_bits for n in names}
     model, input_scales = symmetric_quantization(fp32_model, w_bits, a_bits, calibration)
-    source = dict((model if on_grid else fp32_model).named_modules())
     fp32_modules = dict(fp32_model.named_modules())
     layers = {n: {"weight_bits": w_bits[n], "act_bits": a_bits[n], "weight_scale": symmetric_scale(fp32_modules[n].weight.detach(), w_bits[n], True),
                   "input_scale": float(f"{input_scales[n]:.{EXAMPLE_SCALE_DIGITS}g}")} for n in names}
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    for n in names:
-        state[f"{n}.weight"] = source[n].weight.detach().cpu().clone()
+    if not on_grid:
+        state |= {f"{n}.weight": fp32_modules[n].weight.detach().cpu().clone() for n in names}
     buffer = io.BytesIO()
     torch.save({"format": QUANTIZED_MODEL_FORMAT, "state_dict": state, "layers": layers}, buffer)
     return buffer.getvalue()
