@@ -6,6 +6,9 @@ Otter's (``grader.check("q2")``); its last cell is Otter's ``grader.export(pdf=F
 - packs ``<NOTEBOOK>.ipynb`` from the kernel's working directory, the folder of the open notebook (the
   setup cell never changes directory, so this is the file the student edits, not the copy inside an
   unzipped bundle beside it), and prints the absolute path of the zip it wrote;
+- adds the files the notebook's open-ended questions hand in (``outcomes.handed_in_files``: ``ResNet20_W4A4.pt`` ...)
+  from the same folder, beside the notebook in the zip, and names each one missing, too large or a link (the grader
+  refuses a link and a file over ``outcomes.MAX_HANDED_IN_BYTES``, so it is not packed);
 - warns when the saved notebook answers nothing (every answer cell still holds its stub), and when a
   cell run in this kernel differs from the saved notebook (edits not saved before exporting);
 - in Colab (detected by ``google.colab``), where the notebook lives in Google Drive and not on the
@@ -17,9 +20,12 @@ Otter's grading mode (``otter run``, Gradescope) is unchanged: ``StudentNotebook
 import datetime
 import os
 import sys
+import zipfile
 
 import nbformat
 import otter
+
+from .outcomes import MAX_HANDED_IN_BYTES, handed_in_files
 
 STUB_MARKER = "# YOUR CODE HERE"
 ANSWER_TAG = "otter_answer_cell"  # Otter Assign tags every cell of a solution block with it in the release
@@ -35,7 +41,8 @@ def colab_instructions(notebook: str) -> str:
     """How to hand in from Colab, where ``grader.export`` cannot read the notebook."""
     return (f"Colab keeps this notebook in your Google Drive, not on this machine, so it cannot be zipped here.\n"
             f"To hand in: save (Ctrl+S), then File > Download > Download .ipynb, make sure the downloaded file is named "
-            f"{notebook}.ipynb, and hand in that file.")
+            f"{notebook}.ipynb, and hand in that file"
+            + (f", with {', '.join(handed_in_files(notebook))} beside it (Files panel: right-click, Download)." if handed_in_files(notebook) else "."))
 
 
 def write_public_tests(release: str, tests_dir: str) -> str:
@@ -71,6 +78,24 @@ def unsaved_runs(nb: nbformat.NotebookNode, executed: list[str]) -> list[str]:
             saved.setdefault(_first_line(cell.source), []).append(cell.source.strip())
     latest = {_first_line(source): source.strip() for source in executed if source.strip()}
     return [line for line, sources in saved.items() if len(sources) == 1 and line in latest and latest[line] != sources[0]]
+
+
+def pack_handed_in_files(zip_path: str, notebook: str) -> list[str]:
+    """Add ``notebook``'s handed-in files found in the working directory to the zip, at its top level beside the
+    notebook; returns one line per file saying what happened to it."""
+    lines = []
+    with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in handed_in_files(notebook):
+            if os.path.islink(name):
+                lines.append(f"WARNING: {name} is a symbolic link, which the grader refuses: copy the file itself here. Not packed.")
+            elif not os.path.isfile(name):
+                lines.append(f"WARNING: no {name} in {os.getcwd()}: its question gets no points until you save it here and export again.")
+            elif os.path.getsize(name) > MAX_HANDED_IN_BYTES:
+                lines.append(f"WARNING: {name} is larger than {MAX_HANDED_IN_BYTES // 2**20} MiB, which the grader refuses. Not packed.")
+            else:
+                archive.write(name, arcname=name)
+                lines.append(f"Packed {os.path.abspath(name)} (modified {datetime.datetime.fromtimestamp(os.path.getmtime(name)):%Y-%m-%d %H:%M:%S}).")
+    return lines
 
 
 def _first_line(source: str) -> str:
@@ -127,6 +152,8 @@ class StudentNotebook(otter.Notebook):
         stamp = datetime.datetime.now().strftime("%Y_%m_%dT%H_%M_%S")
         zip_path = f"{self.notebook_name}_{stamp}.zip"
         super().export(nb_path=path, export_path=zip_path, pdf=pdf, **kwargs)
+        for line in pack_handed_in_files(zip_path, self.notebook_name):
+            print(line)
         print(f"Wrote {os.path.abspath(zip_path)}: it holds {os.path.abspath(path)} as saved "
               f"(modified {datetime.datetime.fromtimestamp(os.path.getmtime(path)):%Y-%m-%d %H:%M:%S}). Hand in that zip.")
         return zip_path

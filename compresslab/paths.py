@@ -80,10 +80,14 @@ class CourseFolder:
     def mistakes(self, notebook: str) -> Path:
         return self.data / "fixtures" / f"{notebook}.mistakes.pt"
 
-    def example(self, kind: str, notebook: str) -> Path:
+    def example_dir(self, kind: str) -> Path:
+        """The folder of one kind of example submission: its notebooks and the files they hand in beside them."""
         if kind not in EXAMPLE_KINDS:
             raise ValueError(f"no example kind {kind!r}: the examples are {', '.join(EXAMPLE_KINDS)}")
-        return self.data / "examples" / kind / f"{notebook}.ipynb"
+        return self.data / "examples" / kind
+
+    def example(self, kind: str, notebook: str) -> Path:
+        return self.example_dir(kind) / f"{notebook}.ipynb"
 
     def archive_name(self, path: Path) -> str:
         """The name a course file has inside a bundle or autograder zip, as if unpacked into a course folder:

@@ -9,7 +9,8 @@
   compresslab's engine: see ``autograder_zip``), with sorted entries and fixed timestamps;
 - ``data/examples/{reference,blank,partial}/NOTEBOOK.ipynb``: example submissions for
   ``make grade``: the release filled with the reference code, the untouched release, and
-  the release with only the first ``PARTIAL_ANSWERS`` answers filled.
+  the release with only the first ``PARTIAL_ANSWERS`` answers filled;
+- beside them, the files those examples hand in for the notebook's outcome-graded questions (``outcomes.example_files``).
 
 ``--check`` writes nothing and exits 1 naming every file that is out of date.
 """
@@ -28,6 +29,7 @@ import nbformat
 from .autograder_zip import autograder_zip
 from .bundle import bundle_bytes
 from .paths import course
+from .quantized_handin import example_files
 
 STUB_MARKER = "# YOUR CODE HERE"
 PARTIAL_ANSWERS = 2  # answers filled in the "partial" example submission
@@ -53,7 +55,8 @@ def release_files(notebook: str) -> dict[Path, bytes]:
         autograder = autograder_zip(notebook, zip_path, release)
     reference = fill_answers(student, solved)
     partial = fill_answers(student, solved, limit=PARTIAL_ANSWERS)
-    return {
+    handed_in = {folder.example_dir(kind) / name: content for kind, files in example_files(notebook).items() for name, content in files.items()}
+    return handed_in | {
         folder.release(notebook): release,
         folder.bundle(notebook): bundle_bytes(notebook, release),
         folder.autograder(notebook): autograder,

@@ -25,6 +25,7 @@ import nbformat
 import pytest
 
 from compresslab.grading.autograders import questions
+from compresslab.outcomes import handed_in_files, outcome_questions
 
 from conftest import EXAMPLES, FIRST, RELEASED, ROOT
 
@@ -52,8 +53,8 @@ class Image:
                               timeout=1800, env=environment)
 
     def grade(self, notebook: str, submitted: Path, docker: bool = True) -> tuple[dict, subprocess.CompletedProcess]:
-        """Gradescope's run for one submission: the course files of ``notebook``'s zip, the submitted notebook in
-        ``/autograder/submission``, ``run_autograder``; the results.json it wrote."""
+        """Gradescope's run for one submission: the course files of ``notebook``'s zip, the submitted notebook (and the
+        files handed in beside it) in ``/autograder/submission``, ``run_autograder``; the results.json it wrote."""
         source = self.autograder / "source"
         shutil.rmtree(source)
         with zipfile.ZipFile(self.zips[notebook]) as archive:
@@ -66,6 +67,9 @@ class Image:
             shutil.rmtree(self.autograder / folder, ignore_errors=True)
             (self.autograder / folder).mkdir(mode=0o755)
         shutil.copyfile(submitted, self.autograder / "submission" / f"{notebook}.ipynb")
+        for file in handed_in_files(notebook):  # uploaded beside the notebook, as a student hands them in
+            if (submitted.parent / file).is_file():
+                shutil.copyfile(submitted.parent / file, self.autograder / "submission" / file)
         done = self.run(["/autograder/run_autograder"], docker=docker)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads((self.autograder / "results" / "results.json").read_text()), done
@@ -104,7 +108,7 @@ def test_one_image_serves_every_notebook(image):
             contents[notebook] = {name: archive.read(name) for name in [*SHARED_ENTRIES, *library]}
             assert {"compresslab/grading/gradescope.py", f"data/fixtures/{notebook}.pt", f"data/fixtures/{notebook}.checks.pt",
                     f"assignment/{notebook}.ipynb"} <= set(names)
-            assert {f"tests/{q.name}.py" for q in questions(path)} <= set(names)
+            assert {f"tests/{q.name}.py" for q in questions(path) if q.name not in {o.question for o in outcome_questions(notebook)}} <= set(names)
             assert not [n for n in names if n.startswith(("solution/", "data/examples/"))]
     assert len({repr(sorted(c.items())) for c in contents.values()}) == 1
 

@@ -8,6 +8,7 @@ import pytest
 from compresslab.grading.autograders import questions
 from compresslab.grading.engine import failure_reason, summarize_failures
 from compresslab.grading.reports import SCORE_COLUMNS
+from compresslab.outcomes import outcome_questions
 
 from conftest import FIRST, RELEASED, ROOT
 
@@ -41,8 +42,12 @@ def test_the_same_submission_graded_twice_gets_the_same_scores(graded):
 
 def test_blank_release_earns_zero_with_a_reason(graded):
     rows = _rows(graded, "blank")
-    assert all(r["status"] == "graded" and float(r["score"]) == 0 for r in rows)
-    assert all("NotImplementedError" in r["message"] for r in rows)
+    handed_in = {(n, q.question) for n in RELEASED for q in outcome_questions(n)}  # files it does not hand in
+    code = [r for r in rows if (r["notebook"], r["question"]) not in handed_in]
+    assert all(r["status"] == "graded" and float(r["score"]) == 0 for r in code)
+    assert all("NotImplementedError" in r["message"] for r in code)
+    files = [r for r in rows if (r["notebook"], r["question"]) in handed_in]
+    assert len(files) == len(handed_in) and all(r["status"] == "missing" and float(r["score"]) == 0 and "beside the notebook" in r["message"] for r in files)
 
 
 def test_partial_submission_scores_in_between(graded):

@@ -1,4 +1,5 @@
-"""Grading mode skips exactly the release's marked time-only cells, never student code, and grades deterministically."""
+"""Grading mode skips exactly the release's marked time-only cells (and the student's open-ended training cells), never other
+student code, and grades deterministically."""
 
 import re
 import shutil
@@ -36,7 +37,8 @@ def test_marked_cells_hold_no_student_code_or_definitions(name):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_grading_mode_skips_exactly_the_marked_cells(name):
     reference = nbformat.read(ROOT / "data" / "examples" / "reference" / f"{name}.ipynb", as_version=4)
-    assert grading_mode.skipped_indices(reference, grading_mode.marked_sources(_release(name))) == _marked_indices(_release(name))
+    open_ended = [i for i, c in enumerate(reference.cells) if c.cell_type == "code" and c.source.startswith(grading_mode.OPEN_ENDED_MARKER)]
+    assert grading_mode.skipped_indices(reference, grading_mode.marked_sources(_release(name))) == sorted(_marked_indices(_release(name)) + open_ended)
 
 
 def test_an_edited_marked_cell_runs_as_written():

@@ -1,6 +1,6 @@
 """Every master notebook's code reproduces its stored fixtures.
 
-The masters run in grading mode here (the cells marked ``# grading: skip`` left out): the fixtures
+The masters run in grading mode here (the cells marked ``# grading: skip`` and open-ended training cells left out): the fixtures
 come from the reference functions, not from training or plots. Every notebook runs top to bottom,
 time-only cells included, exactly once in ``make test``: the reference-filled release from its
 student bundle (``test_bundle.py``).
@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from compresslab.grading.grading_mode import is_marked
+from compresslab.grading.grading_mode import OPEN_ENDED_MARKER, is_marked
 from compresslab.mutation import catalog, mutate
 from compresslab.notebooks import error_names, execute_notebook
 
@@ -25,11 +25,11 @@ assert not _stale, "data/fixtures/{name}.pt is out of date with solution/{name}.
 
 
 def _quick_master(name: str) -> nbformat.NotebookNode:
-    """The master in grading mode: its cells marked ``# grading: skip`` left out."""
+    """The master in grading mode: its cells marked ``# grading: skip`` and its open-ended cells left out."""
     master = nbformat.read(ROOT / "solution" / f"{name}.ipynb", as_version=4)
     marked = [c for c in master.cells if c.cell_type == "code" and is_marked(c.source)]
     assert marked, f"solution/{name}.ipynb marks no time-only cell"
-    master.cells = [c for c in master.cells if not (c.cell_type == "code" and is_marked(c.source))]
+    master.cells = [c for c in master.cells if not (c.cell_type == "code" and (is_marked(c.source) or c.source.startswith(OPEN_ENDED_MARKER)))]
     return master
 
 

@@ -5,6 +5,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..outcomes import outcome_questions
+
 
 @dataclass(frozen=True)
 class Question:
@@ -34,11 +36,13 @@ def notebook_of(autograder: Path) -> str:
 
 
 def questions(autograder_zip: Path) -> list[Question]:
-    """The autograded questions of an autograder zip, in name order, with their total points."""
+    """The autograded questions of an autograder zip, in name order, with their total points: one per Otter test file,
+    and one per outcome-graded question of its notebook (``outcomes``; graded from the files handed in, no hidden case)."""
     found = [Question(Path(name).stem, _points(source, f"{autograder_zip}:{name}"), _hidden_cases(source))
              for name, source in otter_tests(autograder_zip).items()]
     if not found:
         raise ValueError(f"{autograder_zip}: no tests/*.py in this autograder zip")
+    found += [Question(q.question, float(q.points)) for q in outcome_questions(notebook_of(autograder_zip))]
     return sorted(found, key=lambda q: _natural_key(q.name))
 
 

@@ -27,9 +27,11 @@ from .autograders import Question, questions
 from .canvas import Matching, RosterError, describe_mismatches, match, read_roster, write_canvas
 from .engine import Limits
 from .feedback import write_feedback
+from .handed_in import grade_handed_in_files
 from .html_manual import manual_section
 from .html_report import write_report
 from .journal import Journal
+from .leaderboard import leaderboard_section
 from .manual import MANUAL, UNGRADED, Key, ManualError, Mark, holds_entries, merge, read_manual, template, write_template
 from .reports import format_table, write_gradebook, write_scores
 from .runner import Outcome, Row, batch_rows, grade_all
@@ -84,13 +86,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(folder.release(name), as_version=4)) for name in autograders}
         limits = Limits.from_arguments(args)
-        outcomes = {}
+        outcomes, handed_in = {}, {}
         try:
             print(sandbox.describe(mode))
             grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal, outcomes=outcomes)
+            handed_in = grade_handed_in_files(submissions, outcomes)  # the models and choices handed in beside the notebooks
         finally:  # whatever stopped the batch, the outputs hold a row for every (student, notebook, question)
             journal.close()
-            rows, header, lines, matching = _write_outputs(submissions, question_lists, outcomes, args.out, hand)
+            rows, header, lines, matching = _write_outputs(submissions, question_lists, outcomes, args.out, hand,
+                                                           leaderboard_section(handed_in, list(question_lists)))
     print(format_table(header, lines))
     elapsed = time.monotonic() - start
     ran = [o for o in outcomes.values() if o.seconds]
@@ -141,9 +145,9 @@ def _write_written(submissions: list[Submission], written: dict[str, list[Writte
 
 
 def _write_outputs(submissions: list[Submission], question_lists: dict[str, list[Question]], outcomes: dict[tuple[str, str], Outcome],
-                   out: Path, hand: HandGrading) -> tuple[list[Row], list[str], list[list], Matching | None]:
+                   out: Path, hand: HandGrading, leaderboard: str = "") -> tuple[list[Row], list[str], list[list], Matching | None]:
     """scores.csv, gradebook.csv, report.html, feedback/ and canvas.csv (with a roster) from the outcomes so far and the hand
-    grading; the rows, the gradebook and the roster matching."""
+    grading; the rows, the gradebook and the roster matching. leaderboard: HTML for the report (``leaderboard_section``)."""
     rows = batch_rows(submissions, question_lists, outcomes)
     if hand.marks is not None:
         rows = merge(rows, hand.written, hand.marks)
@@ -156,7 +160,7 @@ def _write_outputs(submissions: list[Submission], question_lists: dict[str, list
         write_canvas(out / "canvas.csv", hand.roster, matching, rows, possible)
     by_hand = frozenset(f"{r.notebook}/{r.question}" for r in rows if r.status in (MANUAL, UNGRADED))
     write_report(rows, outcomes, out / "report.html", similar=write_similarity(submissions, list(question_lists), course().release_dir, out / "similarity.csv"),
-                 hand_graded=by_hand, extra_sections=manual_section(rows, hand.marks is not None, matching))
+                 hand_graded=by_hand, extra_sections=leaderboard + manual_section(rows, hand.marks is not None, matching))
     write_feedback(rows, out / "feedback")
     return rows, header, lines, matching
 

@@ -32,7 +32,8 @@ from ..paths import course
 from . import grading_mode, sandbox
 from .autograders import Question, notebook_of, questions
 from .engine import Limits, Zygote
-from .runner import Row, grade_all
+from .handed_in import grade_handed_in_files
+from .runner import Row, batch_rows, grade_all
 from .safe_text import printable
 from .submissions import collect
 
@@ -85,10 +86,12 @@ def grade_submission(submission_dir: Path, protected: tuple[Path, ...], limits: 
         submissions = collect(students, [notebook], Path(scratch) / "collected")
         zygote = Zygote(mode)
         try:
-            rows, _ = grade_all(submissions, {notebook: autograder}, {notebook: question_list}, 1, limits, skip,
-                                progress=False, zygotes=[zygote])
+            _, outcomes = grade_all(submissions, {notebook: autograder}, {notebook: question_list}, 1, limits, skip,
+                                    progress=False, zygotes=[zygote])
         finally:
             zygote.close()
+        grade_handed_in_files(submissions, outcomes)  # the files handed in beside the notebook (``handed_in``)
+        rows = batch_rows(submissions, {notebook: question_list}, outcomes)
     return notebook, question_list, rows, time.monotonic() - start
 
 

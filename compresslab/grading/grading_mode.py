@@ -7,11 +7,17 @@ submission cell is skipped only when its source is identical to a marked release
 student cannot skip their own code, and a marked cell a student edited runs as written. The
 number of skipped cells is reported (never silent). Cells holding student code are never marked
 (a test checks it).
+
+The one exception, a cell of the student's own: an open-ended question's training or search cell (``outcomes``)
+opens with ``# open-ended: not run when grading`` and is skipped whatever it holds, in grading mode and with
+``--full`` alike, because its result is graded from the files it saved, handed in beside the notebook. Skipping a
+cell can only take away what it defines, so a student who marks another cell with it can lose points, never gain.
 """
 
 import nbformat
 
 SKIP_MARKER = "# grading: skip"
+OPEN_ENDED_MARKER = "# open-ended: not run when grading"
 OTTER_CELLS = ("grader.check(", "grader.export(")
 
 
@@ -27,5 +33,6 @@ def marked_sources(release: nbformat.NotebookNode) -> frozenset[str]:
 
 
 def skipped_indices(submission: nbformat.NotebookNode, marked: frozenset[str]) -> list[int]:
-    """Indices of the submission's code cells identical to a marked release cell."""
-    return [i for i, c in enumerate(submission.cells) if c.cell_type == "code" and c.source in marked]
+    """Indices of the submission's code cells identical to a marked release cell, or opening with ``OPEN_ENDED_MARKER``."""
+    return [i for i, c in enumerate(submission.cells)
+            if c.cell_type == "code" and (c.source in marked or c.source.lstrip().startswith(OPEN_ENDED_MARKER))]

@@ -120,7 +120,8 @@ def rows_for(student: str, notebook: str, questions: list[Question], outcome: Ou
         if outcome.questions is not None and question.name in outcome.questions:
             result = outcome.questions[question.name]
             message = "; ".join(([outcome.message] if outcome.message else []) + result["failures"])
-            rows.append(Row(student, notebook, question.name, result["score"], question.points, outcome.status, _shown(message)))
+            status = result.get("status", outcome.status)  # a handed-in file's own status (``handed_in``)
+            rows.append(Row(student, notebook, question.name, result["score"], question.points, status, _shown(message)))
         else:
             message = outcome.message or f"question {question.name} was not graded"
             rows.append(Row(student, notebook, question.name, 0.0, question.points, outcome.status, _shown(message)))

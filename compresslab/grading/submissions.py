@@ -14,6 +14,10 @@ What is refused (status ``invalid``, with the reason; nothing of the entry is gr
 - zip members with absolute paths or ``..``, and zips expanding beyond ``MAX_UNZIPPED_BYTES``;
 - two entries that give one student name (``dup/`` and ``dup.zip``): both are reported, never merged.
 A notebook larger than ``MAX_NOTEBOOK_BYTES`` (in a folder or in a zip) is refused on its own.
+
+Files handed in with a notebook (``outcomes.handed_in_files``: ``ResNet20_W4A4.pt`` ... beside ``sawb_qat.ipynb``) are
+found in the same folder as the chosen notebook (or the same folder of the same zip), under the same refusals; one
+larger than ``outcomes.MAX_HANDED_IN_BYTES`` is refused on its own (its question says why).
 Copies are read through ``O_NOFOLLOW`` descriptors checked to be regular files, so a file swapped
 for a link after the walk is refused too. If the grader's own scratch space fails (a full disk),
 that student alone is ``crashed`` and a re-run grades them.
@@ -32,6 +36,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..outcomes import MAX_HANDED_IN_BYTES, handed_in_files
 from .safe_text import printable
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20  # a notebook beyond this (outputs included) is refused, from a folder or a zip
@@ -44,6 +49,7 @@ class Submission:
     source: Path  # the folder or zip as handed in (never written to)
     notebooks: dict[str, Path] = field(default_factory=dict)  # release name -> private copy to grade
     refused: dict[str, str] = field(default_factory=dict)  # release name -> why that notebook was not copied (e.g. too large)
+    handed_in: dict[str, dict[str, Path | str]] = field(default_factory=dict)  # release name -> {file beside it: private copy, or why refused}
     problem: str | None = None  # why the whole submission could not be read, if it could not
     status: str = "invalid"  # the status of every notebook when ``problem`` is set: invalid, or crashed (the grader's own failure)
 
@@ -99,6 +105,14 @@ def _collect_one(student: str, entry: os.DirEntry, names: list[str], target: Pat
         return Submission(student, source, problem=f"{printable(entry.name)} could not be read ({reason})")
     try:
         for name, content in files.items():
+            if isinstance(name, tuple):  # (release name, file handed in beside it)
+                notebook, file = name
+                copy = target / "handed_in" / notebook / file
+                if not isinstance(content, str):
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    copy.write_bytes(content)
+                submission.handed_in.setdefault(notebook, {})[file] = content if isinstance(content, str) else copy
+                continue
             if isinstance(content, str):
                 submission.refused[name] = content
                 continue
@@ -114,9 +128,10 @@ def _collect_one(student: str, entry: os.DirEntry, names: list[str], target: Pat
     return submission
 
 
-def _notebooks_in_folder(folder: Path, names: list[str]) -> dict[str, bytes | str]:
+def _notebooks_in_folder(folder: Path, names: list[str]) -> dict:
     """The bytes of each release notebook in ``folder`` (or why it was refused), after checking that nothing in it is a
-    link or a special file; notebooks in zips inside the folder count when the folder has none of that name."""
+    link or a special file; notebooks in zips inside the folder count when the folder has none of that name.
+    Keys: the release name, and ``(release name, file)`` for each file handed in beside that notebook (``handed_in_files``)."""
     wanted = {f"{name}.ipynb" for name in names}
     notebooks, zips = {}, []
     for root, dirs, files in os.walk(folder, onerror=_refuse_unreadable):
@@ -134,6 +149,10 @@ def _notebooks_in_folder(folder: Path, names: list[str]) -> dict[str, bytes | st
     for name, paths in notebooks.items():
         shallowest = min(paths, key=lambda p: (len(p.parts), str(p)))
         found[name] = _read_regular(shallowest, MAX_NOTEBOOK_BYTES, _shown(shallowest, folder.parent))
+        for file in handed_in_files(name):
+            beside = shallowest.parent / file  # the walk above refused the entry if this is a link or a special file
+            if beside.is_file():
+                found[(name, file)] = _read_regular(beside, MAX_HANDED_IN_BYTES, _shown(beside, folder.parent))
     for inner in sorted(zips, key=lambda p: (len(p.parts), str(p))):
         try:
             found |= _notebooks_in_zip(_read_regular(inner, None), [name for name in names if name not in found])  # every zip is checked
@@ -142,8 +161,9 @@ def _notebooks_in_folder(folder: Path, names: list[str]) -> dict[str, bytes | st
     return found
 
 
-def _notebooks_in_zip(archive_file, names: list[str]) -> dict[str, bytes | str]:
-    """The bytes of each release notebook in a zip (an open binary file), or why it was refused."""
+def _notebooks_in_zip(archive_file, names: list[str]) -> dict:
+    """The bytes of each release notebook in a zip (an open binary file), or why it was refused; keys as
+    ``_notebooks_in_folder``'s (files handed in beside a notebook: in the same folder of the zip)."""
     wanted = {f"{name}.ipynb" for name in names}
     try:
         if os.fstat(archive_file.fileno()).st_size > MAX_UNZIPPED_BYTES:  # bounds the central directory zipfile parses
@@ -162,11 +182,17 @@ def _notebooks_in_zip(archive_file, names: list[str]) -> dict[str, bytes | str]:
             candidates = sorted((m for m in members if PurePosixPath(m.filename).name in wanted and not m.is_dir()),
                                 key=lambda m: (len(PurePosixPath(m.filename).parts), m.filename))
             found = {}
+            by_path = {PurePosixPath(m.filename): m for m in members if not m.is_dir()}
             for member in candidates:
                 name = PurePosixPath(member.filename).name.removesuffix(".ipynb")
                 if name not in found:
                     found[name] = (_too_large(member.filename, member.file_size) if member.file_size > MAX_NOTEBOOK_BYTES
                                    else archive.read(member))
+                    for file in handed_in_files(name):
+                        beside = by_path.get(PurePosixPath(member.filename).parent / file)
+                        if beside is not None:
+                            found[(name, file)] = (_too_large(beside.filename, beside.file_size, MAX_HANDED_IN_BYTES)
+                                                   if beside.file_size > MAX_HANDED_IN_BYTES else archive.read(beside))
             return found
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, ValueError, OSError, zlib.error) as error:
         # a corrupt, encrypted or truncated archive, or an unknown compression method
@@ -192,10 +218,12 @@ def _read_regular(path: Path, limit: int | None, shown: str | None = None):
         return handle  # an archive: zipfile reads only what its directory points to
     with handle:
         content = handle.read(limit + 1)  # not the size stat gave: the file may grow while it is read
-        return _too_large(shown or path.name, max(len(content), os.fstat(fd).st_size)) if len(content) > limit else content
+        return _too_large(shown or path.name, max(len(content), os.fstat(fd).st_size), limit) if len(content) > limit else content
 
 
-def _too_large(name: str, size: int) -> str:
+def _too_large(name: str, size: int, limit: int = MAX_NOTEBOOK_BYTES) -> str:
+    if limit != MAX_NOTEBOOK_BYTES:
+        return f"{printable(name)} is {size / 2**20:.1f} MiB, over the {limit // 2**20} MiB limit for a handed-in file; it was not read"
     return (f"{printable(name)} is {size / 2**20:.1f} MiB, over the {MAX_NOTEBOOK_BYTES // 2**20} MiB limit for a notebook; "
             "clear its outputs and hand it in again")
 
