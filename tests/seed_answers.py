@@ -20,7 +20,7 @@ class SeedAnswer:
 
     @property
     def notebook(self) -> str:
-        return "kmeans_linear" if self.seed.startswith("000") else "int8_cnn"
+        return {"000": "kmeans_linear", "002": "weight_ptq"}.get(self.seed[:3], "int8_cnn")
 
 
 QW = "def quantized_weights(weights: torch.Tensor) -> Tuple[torch.Tensor, float]:"
@@ -171,6 +171,18 @@ ITEM = "the seed's scales were tensors: x.item() written float(x)"
 COMPUTE_RANGE = "the seed's compute_range(activations, name) printed both ranges: its lines split in two, each returning what it printed"
 STATISTICS = "the seed's loop stored each layer's tuple in a dict: the lines of one layer, returning the tuple"
 KMEANS = "the seed's fast_pytorch_kmeans calls written as the notebook's kmeans_1d"
+QCW = "def quantize_conv_weights(model: nn.Module, w_bit: int) -> nn.Module:"
+QCW_BODY = ("    for layer in model.modules():\n        if isinstance(layer, nn.Conv2d):\n            quantizer = weight_quantize_fn(w_bit)\n"
+            "            quantizer.wgt_alpha = weight_alpha(layer.weight.data)\n            layer.weight.data = quantizer(layer.weight.data)\n")
+SEED_002_QUANTIZE = """    ALPHA = weight_alpha(next(m for m in model.modules() if isinstance(m, nn.Conv2d)).weight.data)  # the seed: 3 * np.std(first conv)
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Conv2d): #21 conv layers
+            original_weights = layer.weight.data
+            w_quant = weight_quantization(b=w_bit)(original_weights, ALPHA)
+            layer.weight.data = w_quant # Update
+"""
+SEED_002 = ("the seed's 4-bit cell as the function: weight_quantization(b=4) written b=w_bit, and its ALPHA (3 np.std of the first "
+            "convolution) computed inside it as the notebook's weight_alpha (3 population std)")
 
 SEED_ANSWERS = [
     SeedAnswer("001, quantized_weights", Mutant("quantized_weights", "3-sigma range around the mean onto 255 levels", QW, ((QW_BODY, SEED_001_WEIGHTS),)),
@@ -198,6 +210,10 @@ SEED_ANSWERS = [
     SeedAnswer("004, full_range", Mutant("full_range", "(min, max) of the array", FR, ((FULL_RANGE_BODY, SEED_004_FULL_RANGE),)), None, STATISTICS),
     SeedAnswer("004, three_sigma_range", Mutant("three_sigma_range", "mean +- 3 std, NumPy's population std", TSR, ((THREE_SIGMA_BODY, SEED_004_THREE_SIGMA),)),
                None, STATISTICS),
+    SeedAnswer("002, quantize_conv_weights", Mutant("quantize_conv_weights", "weight_quantization(b=w_bit) with one alpha for every layer", QCW,
+                                                    ((QCW_BODY, SEED_002_QUANTIZE),)),
+               "as seed 002's student did: you called weight_quantization(b=w_bit) directly, so a 4-bit weight gets 4 magnitude bits and a sign, "
+               "31 levels instead of 15", SEED_002),
     SeedAnswer("000, update_codebook", Mutant("update_codebook", "sum / count: NaN for an empty cluster", UCB, ((UPDATE_BODY, SEED_000_UPDATE),)),
                "as the seed's one-liner did: you divided the sum by the count, which gives NaN for an empty cluster"),
     SeedAnswer("000, k_means_quantize", Mutant("k_means_quantize", "decodes inside the k-means branch only", KMQ, ((KMQ_BODY, SEED_000_KMQ),)),
