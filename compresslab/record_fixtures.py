@@ -159,7 +159,8 @@ def main() -> None:
             print(f"wrote {mistakes.record(notebook, args.jobs)}")
     if "mistakes" in steps:
         print(f"wrote {mistakes.write_public_table()}")
-    for notebook in notebooks:
+    # every bundle and autograder zip ships public_mistakes.py: after the mistakes step, every notebook is released again
+    for notebook in course().masters() if "mistakes" in steps else notebooks:
         for path in write_release(notebook):
             print(f"wrote {path}")
 
