@@ -7,7 +7,7 @@ with one thread against the shipped ResNet-20 checkpoint and the embedded test s
 the grader's own reference quantizer (``fake_quantize``), never the student's code.
 
 The quantized-model file (``QUANTIZED_MODEL_FORMAT``), a ``dict`` saved with ``torch.save``
-(``sawb_helpers.save_handed_in`` writes it from the notebook's quantized model):
+(``save_handed_in`` writes it from the notebook's quantized model):
 
 - ``"format"``: ``QUANTIZED_MODEL_FORMAT``;
 - ``"state_dict"``: the fp32 ResNet-20's keys (``compresslab.models.resnet20``), float32 tensors of the same shapes;
@@ -253,6 +253,31 @@ def read_bitwidths(path: Path, question: BitwidthsQuestion, names: list[str]) ->
         raise HandedInError(f"{path.name}: bits must be whole numbers from {question.min_bits} to {question.max_bits}; "
                             f"{wrong[0]} has {bitwidths[wrong[0]]!r}")
     return {n: bitwidths[n] for n in names}
+
+
+@torch.no_grad()
+def save_handed_in(model: nn.Module, path: str | Path) -> Path:
+    """Write a calibrated ``quantize_model`` model in ``QUANTIZED_MODEL_FORMAT``: each layer's weights as
+    ``s_w * linear_quantize(w, s_w, 0, weight_bits)`` (its weight scale rule applied now), its bit widths and scales,
+    and the float batch-norm parameters; the grader evaluates that file (``grade_handed_in``)."""
+    from .sawb_helpers import quantized_layers
+
+    state, layers = {}, {}
+    quantized = quantized_layers(model)
+    for name, layer in quantized.items():
+        if torch.isnan(layer.input_scale):
+            raise RuntimeError(f"{name} has no input scale yet: run calibrate(model, images) before saving")
+        scale = layer.weight_scale()
+        state[f"{name}.weight"] = (layer.ops.linear_quantize(layer.weight.detach(), scale, 0.0, layer.weight_bits, True) * scale).float().cpu()
+        layers[name] = {"weight_bits": int(layer.weight_bits), "act_bits": int(layer.act_bits),
+                        "weight_scale": float(scale), "input_scale": float(layer.input_scale)}
+    for key, value in model.state_dict().items():
+        if not key.endswith(".input_scale") and key not in state:
+            state[key] = value.detach().cpu()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": QUANTIZED_MODEL_FORMAT, "state_dict": state, "layers": layers}, path)
+    return path
 
 
 def save_bitwidths(bitwidths: Mapping[str, int], path: str | Path) -> Path:

@@ -807,31 +807,3 @@ def plot_mse_table(table: pd.DataFrame, title: str = "Quantization MSE by calibr
     fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-# ---------------------------------------------------------------- Part 5: models handed in (compresslab.outcomes)
-
-
-@torch.no_grad()
-def save_handed_in(model: nn.Module, path: str | Path) -> Path:
-    """Write a calibrated ``quantize_model`` model in ``outcomes.QUANTIZED_MODEL_FORMAT``: each layer's weights as
-    ``s_w * linear_quantize(w, s_w, 0, weight_bits)`` (its weight scale rule applied now), its bit widths and scales,
-    and the float batch-norm parameters; the grader evaluates that file (``outcomes.grade_handed_in``)."""
-    from .quantized_handin import QUANTIZED_MODEL_FORMAT
-
-    state, layers = {}, {}
-    quantized = quantized_layers(model)
-    for name, layer in quantized.items():
-        if torch.isnan(layer.input_scale):
-            raise RuntimeError(f"{name} has no input scale yet: run calibrate(model, images) before saving")
-        scale = layer.weight_scale()
-        state[f"{name}.weight"] = (layer.ops.linear_quantize(layer.weight.detach(), scale, 0.0, layer.weight_bits, True) * scale).float().cpu()
-        layers[name] = {"weight_bits": int(layer.weight_bits), "act_bits": int(layer.act_bits),
-                        "weight_scale": float(scale), "input_scale": float(layer.input_scale)}
-    for key, value in model.state_dict().items():
-        if not key.endswith(".input_scale") and key not in state:
-            state[key] = value.detach().cpu()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": QUANTIZED_MODEL_FORMAT, "state_dict": state, "layers": layers}, path)
-    return path
