@@ -300,7 +300,8 @@ def grade_handed_in(question: OutcomeQuestion, path: Path | None) -> HandedInRes
     checkpoint and the embedded test split (``sawb_helpers.grading_digits``)."""
     from .checkpoints import load_pretrained, pretrained_info
     from .device import torch_threads
-    from .sawb_helpers import first_images, grading_digits, model_size_bits
+    from .profiling import model_size_bits
+    from .sawb_helpers import first_images, grading_digits
     from .training import evaluate
 
     if path is None:

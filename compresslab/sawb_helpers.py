@@ -29,6 +29,7 @@ What lives here (nothing a student writes):
 
 import functools
 import math
+from contextlib import contextmanager
 from collections.abc import Callable, Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from tqdm.auto import tqdm
 from .data import first_batch
 from .device import get_device, torch_threads  # noqa: F401 (torch_threads: the notebook's hidden tests import it from here)
 from .paths import course
+from .profiling import model_size_bits
 from .training import evaluate, set_seed
 
 
@@ -396,16 +398,12 @@ def fine_tune(
     """
     device = device or get_device()
     set_seed(seed)
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed), drop_last=True)
     model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     criterion, losses = nn.CrossEntropyLoss(), []
     batches_done = 0
-    with tqdm(total=batches, desc="QAT", disable=not progress, leave=False) as bar:
+    with batchnorm_averaging(model), tqdm(total=batches, desc="QAT", disable=not progress, leave=False) as bar:
         while batches_done < batches:
             for inputs, targets in loader:
                 if batches_done == batches:
@@ -417,10 +415,23 @@ def fine_tune(
                 losses.append(loss.item())
                 batches_done += 1
                 bar.update()
-    for norm in norms:
-        norm.momentum = 0.1
     model.eval()
     return losses
+
+
+@contextmanager
+def batchnorm_averaging(model: nn.Module):
+    """While inside, every batch-norm layer of ``model`` accumulates its running mean and variance afresh as the plain
+    average over the batches it sees (``momentum=None``); on leaving, momentum is back to PyTorch's 0.1."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    try:
+        yield
+    finally:
+        for norm in norms:
+            norm.momentum = 0.1
 
 
 @dataclass
@@ -487,15 +498,10 @@ def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int
     statistics the (quantized) network produces, without any gradient step. Quantized layers run their
     simulated path meanwhile (training mode)."""
     device = device or get_device()
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None
     model.to(device).train()
-    for start in range(0, len(images), batch_size):
-        model(images[start:start + batch_size].to(device))
-    for norm in norms:
-        norm.momentum = 0.1
+    with batchnorm_averaging(model):
+        for start in range(0, len(images), batch_size):
+            model(images[start:start + batch_size].to(device))
     model.eval()
 
 
@@ -527,21 +533,9 @@ def plot_table1(table: pd.DataFrame, fp32_accuracy: float, title: str = "Quantiz
 # ---------------------------------------------------------------- variable precision
 
 
-NON_QUANTIZED_BITS = 32  # batch-norm parameters and the classifier's bias stay in float32
-
-
 def layer_sizes(model: nn.Module) -> dict[str, int]:
     """Number of weights of each convolution / linear layer, by name, in forward order."""
     return {name: m.weight.numel() for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
-
-
-def model_size_bits(model: nn.Module, bitwidths: Mapping[str, int]) -> int:
-    """Size of ``model`` in bits when layer ``name``'s weights take ``bitwidths[name]`` bits and every other
-    parameter (batch norm, biases) takes 32 bits."""
-    sizes = layer_sizes(model)
-    quantized = sum(sizes[name] * bits for name, bits in bitwidths.items())
-    others = sum(p.numel() for p in model.parameters()) - sum(sizes[name] for name in bitwidths)
-    return quantized + NON_QUANTIZED_BITS * others
 
 
 def weight_errors(model: nn.Module, ops: QuantOps, bit_choices: Sequence[int], method: str = "symmetric") -> dict[str, dict[int, float]]:
@@ -758,16 +752,6 @@ def load_datasets() -> dict[str, torch.Tensor]:
     """Datasets A and B of Part 1, as stored in ``data/sawb_qat/datasets.pt`` (``make_datasets`` rebuilds them)."""
     stored = torch.load(datasets_path(), map_location="cpu", weights_only=True)
     return {"A": stored["A"], "B": stored["B"]}
-
-
-def save_datasets() -> Path:
-    """Write ``make_datasets()`` to ``data/sawb_qat/datasets.pt`` with a description."""
-    path = datasets_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    description = (f"sawb_qat Part 1 datasets: A ~ N(0, {DATASET_STD}^2), B ~ Laplace with std {DATASET_STD}; "
-                   f"{DATASET_SIZE} float32 values each; compresslab.sawb_helpers.make_datasets(seed={DATASET_SEED})")
-    torch.save({**make_datasets(), "description": description}, path)
-    return path
 
 
 def mse_table(datasets: Mapping[str, torch.Tensor], methods: Sequence[str], bits: Sequence[int],

@@ -37,6 +37,16 @@ def test_model_size_at_bitwidth(bitwidth):
     assert profiling.model_size_bytes(model, bitwidth) == 20 * bitwidth / 8
 
 
+def test_model_size_with_bits_per_layer():
+    """Variable precision: each named layer's weight at its bits, every other parameter (biases, batch norm) at 32."""
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, bias=False), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 4))  # 54, 6, 48 + 4
+    assert profiling.model_size_bits(model, {"0": 4, "3": 2}) == 54 * 4 + 48 * 2 + (6 + 4) * 32
+    assert profiling.model_size_bits(model, {"0": 32, "3": 32}) == profiling.model_size_bits(model, 32)
+    with torch.no_grad():
+        model[0].weight[0].zero_()  # 18 of the conv's weights
+    assert profiling.model_size_bits(model, {"0": 4}, nonzero_only=True) == 36 * 4 + (3 + 52) * 32  # batch norm's bias starts at 0
+
+
 @pytest.mark.parametrize(
     "model, input_shape, expected",
     [

@@ -14,8 +14,9 @@ from torch import nn
 from compresslab import sawb_derivation, sawb_helpers
 from compresslab.checkpoints import load_pretrained, normalization_of
 from compresslab.data import load_dataset
+from compresslab.profiling import model_size_bits
 from compresslab.sawb_helpers import (SAWB_COEFFICIENTS, QuantOps, calibrate, evaluate_bitwidths, fine_tune, first_examples, first_images,
-                                      integer_conv2d, integer_linear, layer_sizes, model_size_bits, quantize_model, quantized_layers,
+                                      integer_conv2d, integer_linear, layer_sizes, quantize_model, quantized_layers,
                                       search_path, weight_errors)
 
 from conftest import reference_definitions
