@@ -1,36 +1,26 @@
 """sawb_qat Part 4 (zero-shot calibration): the reference ``bn_statistics_loss`` against independent computations
 (float64 NumPy, PyTorch's own batch norm, autograd's gradcheck), the distillation loop of ``compresslab.zero_shot``,
-the accuracy relation the notebook states (measured), and the notebook's q10 checks against the catalog's mutants.
-
-The mutants are run here through the notebook's test functions in this process (our own code path); the real
-grading path grades them in ``tests/test_mutation.py`` (``make mutation``)."""
-
-import inspect
+the accuracy relation the notebook states (measured), and which of q10's checks catch the catalog's mutants, as the
+real grading path recorded it (``make fixtures``: ``data/fixtures/sawb_qat.mistakes.pt``)."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from otter.test_files import ExceptionTestFile
+
 from compresslab import fixtures, mutation, zero_shot
+from compresslab.grading.autograders import otter_tests
+from compresslab.paths import course
 from compresslab.checkpoints import load_pretrained
 from compresslab.device import torch_threads
 from compresslab.sawb_helpers import QuantOps, first_images, grading_digits
 from compresslab.training import evaluate
 
-from test_sawb_qat import _answer_cells, _namespace, _test_functions
+from test_sawb_qat import ref  # noqa: F401 (the master's graded functions, a fixture)
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def cells():
-    return _answer_cells()
-
-
-@pytest.fixture(scope="module")
-def ref(cells):
-    return _namespace(cells)
 
 
 @pytest.fixture(scope="module")
@@ -146,21 +136,19 @@ def test_catalog_has_five_mutants_of_the_loss():
     assert len(BN_MUTANTS) >= 5
 
 
+def _q10_cases() -> dict[str, str]:
+    """q10's test functions by their case names in the autograder ("q10 - 1": "test_q10_small_batches", ...)."""
+    test_file = ExceptionTestFile.from_string(otter_tests(course().autograder("sawb_qat"))["tests/q10.py"], path="tests/q10.py")
+    return {case.name: getattr(case.body, "test_func", case.body).__name__ for case in test_file.test_cases}
+
+
 @pytest.mark.parametrize("mutant", BN_MUTANTS, ids=[m.description for m in BN_MUTANTS])
-def test_q10_checks_catch_the_mutant(cells, mutant):
-    """Each mutant fails a public check (a student sees it before handing in) and the hidden value check."""
-    source = cells["bn_statistics_loss"]
-    for old, new in mutant.edits:
-        assert old in source, f"stale mutant {mutant.description!r}: {old!r}"
-        source = source.replace(old, new)
-    ns = _namespace({**cells, "bn_statistics_loss": source})
-    failed = set()
-    for test in _test_functions()["q10"]:
-        if "accuracy" in test.__name__:
-            continue  # the accuracy check is not meant to catch slips in the loss
-        try:
-            test(**{name: ns[name] for name in inspect.signature(test).parameters})
-        except Exception:  # an assertion or a crash: either costs the points
-            failed.add(test.__name__)
+def test_q10_checks_catch_the_mutant(mutant):
+    """Graded through the real path (the zygote, the grader's verdicts), each mistake fails a public check and the
+    hidden one; the accuracy check is not meant to catch slips in the loss."""
+    stored = torch.load(course().mistakes("sawb_qat"), weights_only=True)
+    index = [m["description"] for m in stored["mistakes"]].index(mutant.description)
+    names = _q10_cases()
+    failed = {names[case] for case, entries in stored["cases"].get("q10", {}).items() if any(e["mistake"] == index for e in entries)}
     assert failed & {"test_q10_small_batches", "test_q10_gradient"}, "no public check catches it"
     assert "test_q10_hidden_losses" in failed, "the hidden check does not catch it"
