@@ -71,8 +71,20 @@ def load_dataset(
     return DataLoaders(train=train, test=test, name=name)
 
 
+def first_examples(dataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``count`` images ``(count, 3, 32, 32)`` float32 and labels ``(count,)`` int64 of ``dataset``: a fixed
+    subset (a calibration set, a hidden test's budget), the same on every run whatever a loader's shuffling."""
+    pairs = [dataset[i] for i in range(min(count, len(dataset)))]
+    return torch.stack([p[0] for p in pairs]), torch.as_tensor([int(p[1]) for p in pairs])
+
+
+def first_images(dataset, count: int) -> torch.Tensor:
+    """The images of ``first_examples``: ``(count, 3, 32, 32)`` float32 (a calibration set)."""
+    return first_examples(dataset, count)[0]
+
+
 def first_batch(dataset, count: int) -> DataLoader:
-    """A loader of the first ``count`` examples of ``dataset`` in one batch (a fixed subset, e.g. a hidden test's budget)."""
+    """``first_examples`` as a loader of one batch (for code that takes a loader, e.g. ``training.evaluate``)."""
     return DataLoader(Subset(dataset, range(count)), batch_size=count)
 
 

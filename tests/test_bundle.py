@@ -110,7 +110,7 @@ def test_bundle_holds_no_solution_hidden_test_or_expected_output(name):
         names = archive.namelist()
         text = "\n".join(archive.read(n).decode(errors="replace") for n in names)
     assert f"{name}/{name}.ipynb" in names and f"{name}/requirements.txt" in names
-    forbidden = ("notebook_fixtures", "/grading/", "release.py", "bundle.py", "autograder_zip.py", "record_fixtures.py", "/fixtures.py",
+    forbidden = ("notebook_fixtures", "/grading/", "/hidden/", "release.py", "bundle.py", "autograder_zip.py", "record_fixtures.py", "/fixtures.py",
                  "/mistakes.py", "/mutation.py", "/notebooks.py", "/bench.py", "data/fixtures", "data/examples", "solution/", "mutants/")
     assert not [n for n in names if any(f in n for f in forbidden)]
     release = nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4)
