@@ -13,10 +13,11 @@ reads the same zip's ``tests/``. It holds, with no file of this checkout assumed
   library and the course folder at ``/autograder/source``: it grades ``/autograder/submission`` as ``make grade`` does
   and writes ``/autograder/results/results.json``;
 - ``compresslab/``: the library's source (``*.py``);
-- the course files the grader reads: the release (``assignment/<notebook>.ipynb``, for grading mode), the fixtures,
-  the reference checks and whatever else ``make fixtures`` records for the notebook (``data/fixtures/<notebook>.*``), and the public data the notebook and its tests load (checkpoints,
-  ``data/<notebook>/``). The tests themselves are read from this same zip (``autograder/<notebook>-autograder.zip`` in
-  the course folder is the zip itself, unpacked by Gradescope into ``/autograder/source``).
+- the course files the grader reads: the release (``assignment/<notebook>.ipynb``, for grading mode), the fixtures, the
+  reference checks and whatever else ``make fixtures`` records for the notebook (``data/fixtures/<notebook>.*``), and
+  the public data the notebook and its tests load (checkpoints, ``data/<notebook>/``). The tests themselves are read
+  from this same zip (``autograder/<notebook>-autograder.zip`` in the course folder is the zip itself, unpacked by
+  Gradescope into ``/autograder/source``).
 
 Whatever the zip holds of the library, the fixtures or the reference checks, ``make release`` must run after they
 change; ``make fixtures`` runs it, and ``tests/test_release.py`` fails on a stale zip.
@@ -65,11 +66,18 @@ def autograder_zip(notebook: str, otter_zip: Path, release: bytes) -> bytes:
     with zipfile.ZipFile(otter_zip) as otter:
         entries = {name: otter.read(name) for name in otter.namelist() if name.startswith("tests/") and name.endswith(".py")}
     sources = notebook_sources(nbformat.reads(release.decode(), as_version=4)) + [s.decode() for s in entries.values()]
-    entries.update({"setup.sh": SETUP_SH.encode(), "run_autograder": RUN_AUTOGRADER.encode(), "requirements.txt": requirements(frontend=False).encode(),
-                    f"assignment/{notebook}.ipynb": release})
+    entries.update(
+        {
+            "setup.sh": SETUP_SH.encode(),
+            "run_autograder": RUN_AUTOGRADER.encode(),
+            "requirements.txt": requirements(frontend=False).encode(),
+            f"assignment/{notebook}.ipynb": release,
+        }
+    )
     library = sorted(p for p in PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts)
     folder = course()
-    recorded = [p for p in (folder.fixture(notebook), folder.reference_checks(notebook), folder.mistakes(notebook)) if p.is_file()]  # none yet: a new notebook
+    # None yet for a new notebook, before its first make fixtures.
+    recorded = [p for p in (folder.fixture(notebook), folder.reference_checks(notebook), folder.mistakes(notebook)) if p.is_file()]
     entries.update({path.relative_to(PACKAGE_DIR.parent).as_posix(): path.read_bytes() for path in library})
     entries.update({folder.archive_name(path): path.read_bytes() for path in [*data_files(notebook, sources), *recorded]})
     buffer = io.BytesIO()

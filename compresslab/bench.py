@@ -2,8 +2,8 @@
 
 Per notebook: the master executed top to bottom (nbclient), and the bundled reference and blank
 submissions graded through the real grading path in grading mode (one zygote, one torch thread, as
-``make grade`` runs each notebook of a class with ``JOBS`` = cores): wall time, CPU time, and the grader's own cost per notebook (wall time minus the time
-spent in the notebook's cells and the tests). Then a throughput comparison on the quickest
+``make grade`` runs each notebook of a class with ``JOBS`` = cores): wall time, CPU time, and the grader's own
+cost per notebook (wall time minus the time spent in the notebook's cells and the tests). Then a throughput comparison on the quickest
 notebook: ``COPIES`` copies each of the reference and the blank, graded by ``make grade``'s
 ``grade_all`` at ``JOBS`` at a time, against a sequential loop of ``otter run`` on the same files.
 Then the cost of the isolation boundary: the same notebooks graded ``REPEATS`` times on one zygote in the
@@ -114,12 +114,20 @@ def bench_boundary(name: str) -> dict[str, dict]:
 
 
 SYNTHETIC_REASONS = [  # reasons shaped like the engine's, with numbers that vary from student to student
-    "AssertionError: quantized weights (conv_like): values differ from the expected ones; {a} of 450 differ, e.g. [{b}] got {c} expected {d}",
+    "AssertionError: quantized weights (conv_like): values differ from the expected ones; {a} of 450 differ, "
+    "e.g. [{b}] got {c} expected {d}",
     "AssertionError: dtype: expected torch.float32, got torch.int64",
     "TypeError: unsupported operand type(s) for *: 'NoneType' and 'float'",
     "AssertionError: accuracy {a}.{b}% is below the threshold of {c}% (fp32: {d}%)",
     "RuntimeError: The size of tensor a ({a}) must match the size of tensor b ({b}) at non-singleton dimension 1",
 ]
+
+
+def synthetic_reason(chance: random.Random) -> str:
+    """One of ``SYNTHETIC_REASONS`` with its numbers drawn from ``chance``."""
+    return chance.choice(SYNTHETIC_REASONS).format(**{k: chance.randint(1, 99) for k in "abcd"})
+
+
 NOT_IMPLEMENTED = "not implemented (the stub still raises NotImplementedError)"
 
 
@@ -144,9 +152,12 @@ def synthetic_class(size: int = CLASS_SIZE, seed: int = 0) -> tuple[list[Row], d
                 for question in question_list:
                     cases = [f"{question.name} - {case}" for case in range(1, chance.randint(2, 4) + 1)]
                     lost = cases if blank else [c for c in cases if chance.random() < 0.25]
-                    failures = [f"{case}: {NOT_IMPLEMENTED if blank else chance.choice(SYNTHETIC_REASONS).format(**{k: chance.randint(1, 99) for k in 'abcd'})}"
-                                for case in lost]
-                    graded[question.name] = {"score": question.points * (1 - len(lost) / len(cases)), "possible": question.points, "failures": failures}
+                    failures = [f"{case}: {NOT_IMPLEMENTED if blank else synthetic_reason(chance)}" for case in lost]
+                    graded[question.name] = {
+                        "score": question.points * (1 - len(lost) / len(cases)),
+                        "possible": question.points,
+                        "failures": failures,
+                    }
                 outcome = Outcome("graded", "", graded, seconds=chance.uniform(2, 30))
             outcomes[(student, notebook)] = outcome
             rows += rows_for(student, notebook, question_list, outcome)
@@ -175,7 +186,7 @@ def bench_diagnosis(name: str, zygote: Zygote) -> dict:
     tests = otter_tests(autograder)
     fixture_bytes = course().fixture(name).read_bytes()
     start = time.thread_time()
-    stored = diagnosis.load(name, tests, fixture_bytes)
+    stored = diagnosis.load_mistakes(name, tests, fixture_bytes)
     result = {"bytes": course().mistakes(name).stat().st_size if stored else 0, "load": time.thread_time() - start,
               "explain": 0.0, "cases": 0, "named": 0, "grading": 0.0, "mutants": 0}
     explain = diagnosis.explain
@@ -218,7 +229,8 @@ def main() -> None:
         "# compresslab benchmark",
         "",
         f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}. Grading mode (time-only cells skipped), one notebook at a time with {GRADING_THREADS} torch thread unless stated.",
+        f"torch {torch.__version__}. Grading mode (time-only cells skipped), one notebook at a time with {GRADING_THREADS} torch thread "
+        "unless stated.",
         "",
         "| notebook | master top to bottom, nbclient (s) | grade reference: wall (s) | CPU (s) | grader's own cost (s) | score "
         "| grade blank: wall (s) | CPU (s) | score |",
@@ -256,10 +268,15 @@ def main() -> None:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for mode, r in boundary.items():
-        lines.append(f"| {mode} | {r['start']:.1f} | {r['reference'][0]:.2f} | {r['reference'][1]:.2f} | {r['blank'][0]:.2f} | {r['blank'][1]:.2f} |")
+        lines.append(
+            f"| {mode} | {r['start']:.1f} | {r['reference'][0]:.2f} | {r['reference'][1]:.2f} | {r['blank'][0]:.2f} | {r['blank'][1]:.2f} |"
+        )
     sandboxed, unsafe = boundary.values()
-    lines += ["", f"The sandbox adds {sandboxed['blank'][0] - unsafe['blank'][0]:+.2f} s wall and {sandboxed['blank'][1] - unsafe['blank'][1]:+.2f} s "
-              f"CPU per notebook (blank), {sandboxed['start'] - unsafe['start']:+.1f} s per zygote start."]
+    lines += [
+        "",
+        f"The sandbox adds {sandboxed['blank'][0] - unsafe['blank'][0]:+.2f} s wall and {sandboxed['blank'][1] - unsafe['blank'][1]:+.2f} "
+        f"s CPU per notebook (blank), {sandboxed['start'] - unsafe['start']:+.1f} s per zygote start.",
+    ]
     print("\n".join(lines[-8:]))
     t = bench_throughput(names[0] if "int8_cnn" not in names else "int8_cnn", args.jobs)
     lines += [
@@ -278,21 +295,24 @@ def main() -> None:
               f"{report['seconds']:.1f} s."]
     print(lines[-1])
 
-
     lines += [
         "",
         "Cost of naming the mistake (`grading.diagnosis`, in the grader's process): the first catalogued mutant of each "
         "function graded on the questions naming it, one zygote:",
         "",
-        "| notebook | mistakes file (KB) | load, once per batch (ms) | mutants | failed cases matched | named | matching CPU (ms) | per notebook (ms) | share of grading CPU |",
+        "| notebook | mistakes file (KB) | load, once per batch (ms) | mutants | failed cases matched | named | matching CPU (ms) | per "
+        "notebook (ms) | share of grading CPU |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     zygote = Zygote()
     try:
         for name in names:
             d = bench_diagnosis(name, zygote)
-            lines.append(f"| {name} | {d['bytes'] / 1024:.0f} | {1000 * d['load']:.1f} | {d['mutants']} | {d['cases']} | {d['named']} | "
-                         f"{1000 * d['explain']:.1f} | {1000 * d['explain'] / max(1, d['mutants']):.2f} | {100 * d['explain'] / max(d['grading'], 1e-9):.2f}% |")
+            lines.append(
+                f"| {name} | {d['bytes'] / 1024:.0f} | {1000 * d['load']:.1f} | {d['mutants']} | {d['cases']} | {d['named']} | "
+                f"{1000 * d['explain']:.1f} | {1000 * d['explain'] / max(1, d['mutants']):.2f} | "
+                f"{100 * d['explain'] / max(d['grading'], 1e-9):.2f}% |"
+            )
             print(lines[-1], flush=True)
     finally:
         zygote.close()

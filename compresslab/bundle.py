@@ -32,7 +32,11 @@ ZIP_DATE = (2026, 12, 1, 0, 0, 0)  # every zip entry's date: fixed (reproducible
 
 def notebook_sources(nb: nbformat.NotebookNode) -> list[str]:
     """Python sources of a notebook: its code cells (shell and magic lines dropped) and its public tests."""
-    sources = ["\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("!", "%"))) for c in nb.cells if c.cell_type == "code"]
+    sources = [
+        "\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("!", "%")))
+        for c in nb.cells
+        if c.cell_type == "code"
+    ]
     sources += list(nb.metadata.get("otter", {}).get("tests", {}).values())
     return sources
 

@@ -76,7 +76,8 @@ def describe(x) -> str:
         if t.numel() == 0:
             return f"an empty {str(t.dtype).replace('torch.', '')} tensor of shape {tuple(t.shape)}"
         kind = "array" if isinstance(x, np.ndarray) else "tensor"
-        return f"a {str(t.dtype).replace('torch.', '')} {kind} of shape {tuple(t.shape)} with values in [{_shortest(t.min())}, {_shortest(t.max())}]"
+        values = f"[{_shortest(t.min())}, {_shortest(t.max())}]"
+        return f"a {str(t.dtype).replace('torch.', '')} {kind} of shape {tuple(t.shape)} with values in {values}"
     return f"{type(x).__name__} {x!r}"[:200]
 
 
@@ -99,7 +100,9 @@ def check_integer_valued(x, name: str, low: float, high: float, shape: tuple | N
     fractional = t != t.round()
     if fractional.any():
         sample = t[fractional].flatten()[:3].tolist()
-        raise _failure(f"{name}: expected whole numbers in [{low:g}, {high:g}], got non-integers such as {sample} ({describe(t)}); did you round?")
+        raise _failure(
+            f"{name}: expected whole numbers in [{low:g}, {high:g}], got non-integers such as {sample} ({describe(t)}); did you round?"
+        )
     if t.numel() and (t.min() < low or t.max() > high):
         raise _failure(f"{name}: expected whole numbers in [{low:g}, {high:g}], got {describe(t)}; did you clamp?")
 
@@ -133,7 +136,13 @@ def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1
     try:
         torch.testing.assert_close(actual_t, expected, rtol=rtol, atol=atol)
     except AssertionError:
-        raise _failure(f"{name}: values differ from the expected ones (rtol={rtol:g}, atol={atol:g}); {_mismatches(actual_t, expected, rtol, atol)}", name, actual_t, rtol, atol) from None
+        raise _failure(
+            f"{name}: values differ from the expected ones (rtol={rtol:g}, atol={atol:g}); {_mismatches(actual_t, expected, rtol, atol)}",
+            name,
+            actual_t,
+            rtol,
+            atol,
+        ) from None
 
 
 def check_equal(actual, expected: torch.Tensor, name: str, dtype: torch.dtype | None = None, expected_from_student: bool = False) -> None:
@@ -209,7 +218,9 @@ def _shortest(value: torch.Tensor) -> str:
     return text.removesuffix(".0")
 
 
-def _failure(message: str, name: str | None = None, actual: torch.Tensor | None = None, rtol: float = 0.0, atol: float = 0.0) -> AssertionError:
+def _failure(
+    message: str, name: str | None = None, actual: torch.Tensor | None = None, rtol: float = 0.0, atol: float = 0.0
+) -> AssertionError:
     """The ``AssertionError`` of a failed check; in the student's notebook (not while grading, whose records the
     grader diagnoses itself) it names the catalogued mistakes that fail this public check with the same ``actual``
     value, within the check's tolerance, or with the same message."""
@@ -220,7 +231,9 @@ def _failure(message: str, name: str | None = None, actual: torch.Tensor | None 
     return AssertionError(f"{message}; your answer behaves like a known mistake: " + "; or: ".join(f"{d} (look at: {h})" for d, h in named))
 
 
-def known_mistakes(message: str, name: str | None, actual: torch.Tensor | None, rtol: float, atol: float, limit: int = 3) -> list[tuple[str, str]]:
+def known_mistakes(
+    message: str, name: str | None, actual: torch.Tensor | None, rtol: float, atol: float, limit: int = 3
+) -> list[tuple[str, str]]:
     """``(description, hint)`` of up to ``limit`` catalogued mistakes whose recorded public failure is this one: the same
     ``message``, or the same check ``name`` with a value equal to ``actual`` within ``rtol``/``atol`` (NaNs equal)."""
     from .public_mistakes import BY_NOTEBOOK

@@ -89,7 +89,8 @@ def first_batch(dataset, count: int) -> DataLoader:
 
 
 def digits_tensors(normalization: tuple = HALF) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The embedded dataset as tensors: ``x_train (1437, 3, 32, 32)``, ``y_train (1437,)``, ``x_test (360, 3, 32, 32)``, ``y_test (360,)``."""
+    """The embedded dataset as tensors: ``x_train (1437, 3, 32, 32)``, ``y_train (1437,)``, ``x_test (360, 3, 32, 32)``,
+    ``y_test (360,)``."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -119,7 +120,9 @@ def _cifar10(root: Path, normalization: tuple, augment: bool):
     if missing:
         raise FileNotFoundError(f"CIFAR-10 not found: {folder} lacks {', '.join(missing)}. " + CIFAR10_HELP.format(root=root))
     to_tensor = [transforms.ToTensor(), transforms.Normalize(*normalization)]
-    train_tf = transforms.Compose(([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []) + to_tensor)
+    train_tf = transforms.Compose(
+        ([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []) + to_tensor
+    )
     try:
         train = datasets.CIFAR10(str(root), train=True, download=False, transform=train_tf)
         test = datasets.CIFAR10(str(root), train=False, download=False, transform=transforms.Compose(to_tensor))

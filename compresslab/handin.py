@@ -26,10 +26,7 @@ import nbformat
 import otter
 
 from .outcomes import MAX_HANDED_IN_BYTES, handed_in_files
-
-STUB_MARKER = "# YOUR CODE HERE"
-ANSWER_TAG = "otter_answer_cell"  # Otter Assign tags every cell of a solution block with it in the release
-UNANSWERED_MARKDOWN = "_Type your answer here, replacing this text._"
+from .stubs import ANSWER_TAG, STUB_MARKER, UNANSWERED_MARKDOWN
 
 
 def in_colab() -> bool:
@@ -39,10 +36,16 @@ def in_colab() -> bool:
 
 def colab_instructions(notebook: str) -> str:
     """How to hand in from Colab, where ``grader.export`` cannot read the notebook."""
-    return (f"Colab keeps this notebook in your Google Drive, not on this machine, so it cannot be zipped here.\n"
-            f"To hand in: save (Ctrl+S), then File > Download > Download .ipynb, make sure the downloaded file is named "
-            f"{notebook}.ipynb, and hand in that file"
-            + (f", with {', '.join(handed_in_files(notebook))} beside it (Files panel: right-click, Download)." if handed_in_files(notebook) else "."))
+    return (
+        f"Colab keeps this notebook in your Google Drive, not on this machine, so it cannot be zipped here.\n"
+        f"To hand in: save (Ctrl+S), then File > Download > Download .ipynb, make sure the downloaded file is named "
+        f"{notebook}.ipynb, and hand in that file"
+        + (
+            f", with {', '.join(handed_in_files(notebook))} beside it (Files panel: right-click, Download)."
+            if handed_in_files(notebook)
+            else "."
+        )
+    )
 
 
 def write_public_tests(release: str, tests_dir: str) -> str:
@@ -94,7 +97,10 @@ def pack_handed_in_files(zip_path: str, notebook: str) -> list[str]:
                 lines.append(f"WARNING: {name} is larger than {MAX_HANDED_IN_BYTES // 2**20} MiB, which the grader refuses. Not packed.")
             else:
                 archive.write(name, arcname=name)
-                lines.append(f"Packed {os.path.abspath(name)} (modified {datetime.datetime.fromtimestamp(os.path.getmtime(name)):%Y-%m-%d %H:%M:%S}).")
+                lines.append(
+                    f"Packed {os.path.abspath(name)} (modified "
+                    f"{datetime.datetime.fromtimestamp(os.path.getmtime(name)):%Y-%m-%d %H:%M:%S})."
+                )
     return lines
 
 
@@ -136,8 +142,10 @@ class StudentNotebook(otter.Notebook):
             return None
         path = f"{self.notebook_name}.ipynb"
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"no {path} in {os.getcwd()}: save this notebook as {path} in this folder (its name is how it is graded), "
-                                    "then run this cell again")
+            raise FileNotFoundError(
+                f"no {path} in {os.getcwd()}: save this notebook as {path} in this folder (its name is how it is graded), "
+                "then run this cell again"
+            )
         nb = nbformat.read(path, as_version=4)
         blank, answers = unanswered_cells(nb)
         if answers and blank == answers:

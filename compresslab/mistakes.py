@@ -42,14 +42,14 @@ def record(notebook: str, jobs: int = os.cpu_count() or 1) -> Path:
     autograder = course().autograder(notebook)
     tests = otter_tests(autograder)
     fixture_bytes = course().fixture(notebook).read_bytes() if course().fixture(notebook).is_file() else None
-    reference = reference_checks.load(notebook, tests, fixture_bytes)["cases"]
+    reference = reference_checks.load_checks(notebook, tests, fixture_bytes)["cases"]
     mutants = mutation.catalog(notebook)
     failures = trace_failures(notebook, mutants, reference, jobs)
     cases: dict = {}
     for index, failed in enumerate(failures):
         for (test_file, case), entry in failed.items():
             cases.setdefault(test_file, {}).setdefault(case, []).append({"mistake": index, **entry})
-    stored = {**diagnosis.fingerprint(notebook, tests, fixture_bytes), "catalog": catalog_digest(notebook),
+    stored = {**diagnosis.mistakes_fingerprint(notebook, tests, fixture_bytes), "catalog": catalog_digest(notebook),
               "mistakes": [{"function": m.function, "description": m.description, "hint": m.hint} for m in mutants], "cases": cases}
     path = course().mistakes(notebook)
     torch.save(stored, path)
@@ -189,7 +189,11 @@ def _literal(table: dict) -> str:
     for notebook, by_check in sorted(table.items()):
         lines.append(f"    {notebook!r}: {{")
         for key, entries in by_check.items():
-            lines += [f"        {key!r}: ["] + [f"            ({kind!r}, {said!r}, {_numbers(value)})," for kind, said, value in entries] + ["        ],"]
+            lines += (
+                [f"        {key!r}: ["]
+                + [f"            ({kind!r}, {said!r}, {_numbers(value)})," for kind, said, value in entries]
+                + ["        ],"]
+            )
         lines.append("    },")
     return "\n".join(lines + ["}", ""])
 

@@ -199,7 +199,11 @@ def details(results: dict[str, list[Result]]) -> str:
     lines = []
     for notebook, rows in results.items():
         lines += [f"## {notebook}", "", "| function | mistake | score | caught by |", "| --- | --- | --- | --- |"]
-        lines += [f"| `{r.mutant.function}` | {markdown_cell(r.mutant.description)} | {r.score:g}/{r.possible:g} | {', '.join(r.caught_by) or 'SURVIVED'} |" for r in rows]
+        lines += [
+            f"| `{r.mutant.function}` | {markdown_cell(r.mutant.description)} | {r.score:g}/{r.possible:g} | "
+            f"{', '.join(r.caught_by) or 'SURVIVED'} |"
+            for r in rows
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -225,7 +229,10 @@ def main() -> None:
         readme.write_text(readme_with_table(readme.read_text(), table(results)))
     survivors = [r for rows in results.values() for r in rows if not r.caught]
     print(table(results))
-    print(f"\nwrote {args.out}; {len(survivors)} surviving mutants" + "".join(f"\n  SURVIVED: {r.mutant.function}: {r.mutant.description}" for r in survivors))
+    print(
+        f"\nwrote {args.out}; {len(survivors)} surviving mutants"
+        + "".join(f"\n  SURVIVED: {r.mutant.function}: {r.mutant.description}" for r in survivors)
+    )
 
 
 if __name__ == "__main__":

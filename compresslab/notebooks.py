@@ -25,7 +25,9 @@ def execute_notebook(
     nb = nbformat.read(path, as_version=4)
     if extra_source is not None:
         nb.cells.append(nbformat.v4.new_code_cell(extra_source))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors, resources={"metadata": {"path": str(cwd or path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors, resources={"metadata": {"path": str(cwd or path.parent)}}
+    )
     client.execute()
     return nb
 

@@ -66,8 +66,11 @@ def save_fixtures(notebook: str, namespace: dict) -> None:
 def record_fixtures(notebook: str) -> None:
     """Step 1: execute the master and save its fixtures."""
     with tempfile.TemporaryDirectory() as scratch:  # files the notebook writes stay out of the course folder
-        execute_notebook(course().master(notebook), cwd=scratch,
-                         extra_source=f"import compresslab.record_fixtures\ncompresslab.record_fixtures.save_fixtures({notebook!r}, globals())")
+        execute_notebook(
+            course().master(notebook),
+            cwd=scratch,
+            extra_source=f"import compresslab.record_fixtures\ncompresslab.record_fixtures.save_fixtures({notebook!r}, globals())",
+        )
 
 
 def record_reference_checks(notebook: str) -> None:
@@ -84,7 +87,9 @@ def record_reference_checks(notebook: str) -> None:
         zygote.close()
     lost = {name: q["failures"] for name, q in (outcome.get("questions") or {}).items() if q["score"] < q["possible"]}
     if outcome["status"] != "graded" or lost:
-        raise RuntimeError(f"the reference {reference_notebook} does not earn full marks ({outcome['status']}: {outcome['message']} {lost})")
+        raise RuntimeError(
+            f"the reference {reference_notebook} does not earn full marks ({outcome['status']}: {outcome['message']} {lost})"
+        )
     fixtures = folder.fixture(notebook)
     content = fixtures.read_bytes() if fixtures.is_file() else None
     cases = {name: {case: [{key: value for key, value in record.items() if key != "actual"} for record in report["records"]]

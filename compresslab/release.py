@@ -30,8 +30,7 @@ from .autograder_zip import autograder_zip
 from .bundle import bundle_bytes
 from .paths import course
 from .quantized_handin import example_files
-
-STUB_MARKER = "# YOUR CODE HERE"
+from .stubs import STUB_MARKER
 PARTIAL_ANSWERS = 2  # answers filled in the "partial" example submission
 BLOCK_DELIMITER = re.compile(r"# (BEGIN|END) (QUESTION|SOLUTION|TESTS|PROMPT)\b")
 
@@ -55,7 +54,9 @@ def release_files(notebook: str) -> dict[Path, bytes]:
         autograder = autograder_zip(notebook, zip_path, release)
     reference = fill_answers(student, solved)
     partial = fill_answers(student, solved, limit=PARTIAL_ANSWERS)
-    handed_in = {folder.example_dir(kind) / name: content for kind, files in example_files(notebook).items() for name, content in files.items()}
+    handed_in = {
+        folder.example_dir(kind) / name: content for kind, files in example_files(notebook).items() for name, content in files.items()
+    }
     return handed_in | {
         folder.release(notebook): release,
         folder.bundle(notebook): bundle_bytes(notebook, release),

@@ -38,7 +38,7 @@ def _stored(notebook: str) -> dict:
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_the_mistakes_file_belongs_to_the_committed_tests_fixtures_checks_and_catalog(notebook):
     stored = _stored(notebook)
-    wanted = {**diagnosis.fingerprint(notebook, _tests(notebook), course().fixture(notebook).read_bytes()),
+    wanted = {**diagnosis.mistakes_fingerprint(notebook, _tests(notebook), course().fixture(notebook).read_bytes()),
               "catalog": mistakes.catalog_digest(notebook)}
     stale = [key for key, value in wanted.items() if stored.get(key) != value]
     assert not stale, f"{course().mistakes(notebook)} was recorded for another {', '.join(stale)}: run `make fixtures`"
@@ -55,10 +55,10 @@ def test_a_stale_mistakes_file_gives_no_diagnosis(tmp_path, monkeypatch):
     """Recorded for other tests: ignored (no diagnosis rather than a wrong one); the test above says to re-record."""
     notebook = "int8_cnn"
     content = course().fixture(notebook).read_bytes()
-    assert diagnosis.load(notebook, _tests(notebook), content) is not None
-    assert diagnosis.load(notebook, {**_tests(notebook), "tests/q2.py": "changed"}, content) is None
+    assert diagnosis.load_mistakes(notebook, _tests(notebook), content) is not None
+    assert diagnosis.load_mistakes(notebook, {**_tests(notebook), "tests/q2.py": "changed"}, content) is None
     monkeypatch.setenv("COMPRESSLAB_DATA", str(tmp_path))  # no mistakes file there
-    assert diagnosis.load(notebook, _tests(notebook), content) is None
+    assert diagnosis.load_mistakes(notebook, _tests(notebook), content) is None
 
 
 def _close(name: str, values, rtol: float = 1e-5, atol: float = 1e-6) -> dict:
@@ -129,7 +129,7 @@ def public_failures(notebook: str) -> list[tuple[str, dict, dict]]:
     every mutant that fails a public case by a value, from the recorded mistakes; and ``(description, reason, None)``
     of those failing one by an exception."""
     stored = _stored(notebook)
-    reference = reference_checks.load(notebook, _tests(notebook), course().fixture(notebook).read_bytes())["cases"]
+    reference = reference_checks.load_checks(notebook, _tests(notebook), course().fixture(notebook).read_bytes())["cases"]
     found = []
     for test_file, cases in stored["cases"].items():
         for case, entries in cases.items():

@@ -27,7 +27,7 @@ NEW_CASE = "q2 - 6"  # pruning's sixth case of Question 2, added by following th
 def _pruning_checks() -> tuple[dict, dict, bytes]:
     tests = otter_tests(course().autograder("pruning"))
     content = course().fixture("pruning").read_bytes()
-    return tests, reference_checks.load("pruning", tests, content), content
+    return tests, reference_checks.load_checks("pruning", tests, content), content
 
 
 def test_the_case_added_by_the_recipe_is_hidden_and_checked():

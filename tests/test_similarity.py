@@ -12,6 +12,7 @@ import pytest
 from copydetect.utils import filter_code
 
 from compresslab.grading import similarity
+from compresslab.stubs import STUB_MARKER
 from compresslab.grading.similarity import MIN_LENGTH, class_pairs, graded_functions, normalise, threshold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +33,12 @@ def student_notebook(student: str) -> dict:
     notebook = json.loads(RELEASE.read_text())
     for cell in notebook["cells"]:
         source = "".join(cell["source"])
-        if cell["cell_type"] != "code" or similarity.STUB_MARKER not in source:
+        if cell["cell_type"] != "code" or STUB_MARKER not in source:
             continue
         lines = source.splitlines()
         for name, node in sorted(similarity._functions(ast.parse(source)), key=lambda item: -item[1].lineno):
             if name in sections:
-                stub = next(i for i in range(node.lineno - 1, node.end_lineno) if similarity.STUB_MARKER in lines[i])
+                stub = next(i for i in range(node.lineno - 1, node.end_lineno) if STUB_MARKER in lines[i])
                 indent = lines[stub][:len(lines[stub]) - len(lines[stub].lstrip())]
                 assert "raise NotImplementedError" in lines[stub + 1]
                 lines[stub:stub + 2] = [indent + line if line.strip() else "" for line in sections[name].splitlines()]

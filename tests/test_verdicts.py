@@ -29,7 +29,7 @@ AUTOGRADER = ROOT / "autograder" / f"{NAME}-autograder.zip"
 
 
 def _reference(notebook: str = NAME) -> dict:
-    return reference_checks.load(notebook, otter_tests(ROOT / "autograder" / f"{notebook}-autograder.zip"), course().fixture(notebook).read_bytes())
+    return reference_checks.load_checks(notebook, otter_tests(ROOT / "autograder" / f"{notebook}-autograder.zip"), course().fixture(notebook).read_bytes())
 
 
 def _notebook(tmp_path, example: str, extra_cell: str, mutant: str | None = None):

@@ -21,7 +21,9 @@ def otter_tests(autograder: Path) -> dict[str, str]:
     if autograder.is_dir():
         return {f"tests/{path.name}": path.read_text() for path in sorted((autograder / "tests").glob("*.py"))}
     with zipfile.ZipFile(autograder) as archive:
-        return {name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")}
+        return {
+            name: archive.read(name).decode() for name in sorted(archive.namelist()) if name.startswith("tests/") and name.endswith(".py")
+        }
 
 
 def notebook_of(autograder: Path) -> str:
@@ -31,7 +33,9 @@ def notebook_of(autograder: Path) -> str:
         return autograder.name.removesuffix("-autograder.zip")
     found = sorted(p.stem for p in (autograder / "assignment").glob("*.ipynb"))
     if len(found) != 1:
-        raise FileNotFoundError(f"{autograder / 'assignment'}: expected one <notebook>.ipynb (an unpacked autograder zip), found {found or 'none'}")
+        raise FileNotFoundError(
+            f"{autograder / 'assignment'}: expected one <notebook>.ipynb (an unpacked autograder zip), found {found or 'none'}"
+        )
     return found[0]
 
 

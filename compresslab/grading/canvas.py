@@ -97,9 +97,13 @@ def write_canvas(path: Path, roster: list[dict[str, str]], matching: Matching, r
 
 def describe_mismatches(matching: Matching) -> list[str]:
     """One line per unmatched submission or roster entry, for the terminal."""
-    return ([f"submission {printable(s)!r} matches no roster entry (by SIS Login ID or name): not in canvas.csv" for s in matching.unmatched_students]
-            + [f"roster entry {printable(e['Student'])!r} (SIS Login ID {printable(e['SIS Login ID'])!r}) has no submission: empty in canvas.csv"
-               for e in matching.unmatched_entries])
+    return [
+        f"submission {printable(s)!r} matches no roster entry (by SIS Login ID or name): not in canvas.csv"
+        for s in matching.unmatched_students
+    ] + [
+        f"roster entry {printable(e['Student'])!r} (SIS Login ID {printable(e['SIS Login ID'])!r}) has no submission: empty in canvas.csv"
+        for e in matching.unmatched_entries
+    ]
 
 
 def _first_last(name: str) -> str:

@@ -15,7 +15,9 @@ the zygote survives a notebook that reaches the limit.
 import os
 from pathlib import Path
 
-ZYGOTE_BYTES = 2**30  # a zygote's own memory on top of the notebook's limit (measured: 0.5 GiB with its libraries imported, 1 GiB at most while grading sawb_qat)
+# A zygote's own memory on top of the notebook's limit (measured: 0.5 GiB with its libraries imported, 1 GiB at most while
+# grading sawb_qat).
+ZYGOTE_BYTES = 2**30
 ZYGOTE_TASKS = 64  # the zygote's own processes and threads on top of the notebook's limit
 
 

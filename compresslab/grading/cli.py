@@ -46,18 +46,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("submissions", type=Path, help="folder holding one folder or .zip per student")
     parser.add_argument("--out", type=Path, default=Path("grades"), help="output folder (created if missing)")
     parser.add_argument("--notebooks", nargs="+", default=released, choices=released, help="notebooks to grade (default: all released)")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", os.cpu_count() or 1)), help="notebooks graded at once (default: $JOBS or the number of cores)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("JOBS", os.cpu_count() or 1)),
+        help="notebooks graded at once (default: $JOBS or the number of cores)",
+    )
     Limits.add_arguments(parser)
     parser.add_argument("--full", action="store_true", help="run every cell; by default the release's `# grading: skip` cells are skipped")
-    parser.add_argument("--manual", type=Path, help="merge this manual.csv (points given by hand, regrades) into every output; no notebook is graded again")
-    parser.add_argument("--roster", type=Path, help="a Canvas Gradebook export (Student, ID, SIS User ID, SIS Login ID, Section): write OUT/canvas.csv")
-    parser.add_argument("--names", action="store_true", help="show students' names instead of anonymous codes in OUT/written/ and OUT/manual.csv")
+    parser.add_argument(
+        "--manual", type=Path, help="merge this manual.csv (points given by hand, regrades) into every output; no notebook is graded again"
+    )
+    parser.add_argument(
+        "--roster", type=Path, help="a Canvas Gradebook export (Student, ID, SIS User ID, SIS Login ID, Section): write OUT/canvas.csv"
+    )
+    parser.add_argument(
+        "--names", action="store_true", help="show students' names instead of anonymous codes in OUT/written/ and OUT/manual.csv"
+    )
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         print(f"error: {args.submissions}: submissions folder not found", file=sys.stderr)
         return 2
     if args.out.resolve() == args.submissions.resolve() or args.submissions.resolve() in args.out.resolve().parents:
-        print(f"error: --out {args.out} is inside the submissions folder; choose another folder so no submission is touched", file=sys.stderr)
+        print(
+            f"error: --out {args.out} is inside the submissions folder; choose another folder so no submission is touched", file=sys.stderr
+        )
         return 2
     try:
         mode = sandbox.isolation_mode(unsafe_allowed=os.environ.get("UNSAFE") == "1")
@@ -84,11 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as error:
             print(f"error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
             return 2
-        skip = None if args.full else {name: grading_mode.marked_sources(nbformat.read(folder.release(name), as_version=4)) for name in autograders}
+        skip = (
+            None
+            if args.full
+            else {name: grading_mode.marked_sources(nbformat.read(folder.release(name), as_version=4)) for name in autograders}
+        )
         limits = Limits.from_arguments(args)
         outcomes, handed_in = {}, {}
         try:
-            print(sandbox.describe(mode))
+            print(sandbox.describe_isolation(mode))
             grade_all(submissions, autograders, question_lists, args.jobs, limits, skip, journal=journal, outcomes=outcomes)
             handed_in = grade_handed_in_files(submissions, outcomes)  # the models and choices handed in beside the notebooks
         finally:  # whatever stopped the batch, the outputs hold a row for every (student, notebook, question)
@@ -101,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     per_notebook = sum(o.seconds for o in ran) / len(ran) if ran else 0.0
     print(f"\n{len(submissions)} submissions, {len(rows)} rows in {args.out / 'scores.csv'}, gradebook in {args.out / 'gradebook.csv'}, "
           f"report in {args.out / 'report.html'}, per-student feedback in {args.out / 'feedback'}")
-    mode = "full run (--full)" if skip is None else f"grading mode: {sum(o.skipped for o in ran)} time-only cells skipped in {len(ran)} notebooks"
+    mode = (
+        "full run (--full)"
+        if skip is None
+        else f"grading mode: {sum(o.skipped for o in ran)} time-only cells skipped in {len(ran)} notebooks"
+    )
     _print_hand_grading(rows, hand, matching, args.out)
     print(f"{elapsed:.1f} s in all; {per_notebook:.1f} s per graded notebook on average, {args.jobs} at a time; {mode}")
     return 0
@@ -130,7 +151,9 @@ def _read_hand_grading(args: argparse.Namespace, submissions: list[Submission], 
     return HandGrading(written, codes, marks, read_roster(args.roster) if args.roster is not None else None)
 
 
-def _write_written(submissions: list[Submission], written: dict[str, list[WrittenQuestion]], hand: HandGrading, args: argparse.Namespace) -> None:
+def _write_written(
+    submissions: list[Submission], written: dict[str, list[WrittenQuestion]], hand: HandGrading, args: argparse.Namespace
+) -> None:
     """OUT/written/ (a page per written question), the code key, and OUT/manual.csv, unless that file holds points typed in
     and is not the one being merged (it is then left as it is)."""
     labels = {s.student: s.student for s in submissions} if args.names else hand.codes
@@ -159,8 +182,14 @@ def _write_outputs(submissions: list[Submission], question_lists: dict[str, list
         possible = {n: sum(q.points for q in qs) + sum(q.points for q in hand.written[n]) for n, qs in question_lists.items()}
         write_canvas(out / "canvas.csv", hand.roster, matching, rows, possible)
     by_hand = frozenset(f"{r.notebook}/{r.question}" for r in rows if r.status in (MANUAL, UNGRADED))
-    write_report(rows, outcomes, out / "report.html", similar=write_similarity(submissions, list(question_lists), course().release_dir, out / "similarity.csv"),
-                 hand_graded=by_hand, extra_sections=leaderboard + manual_section(rows, hand.marks is not None, matching))
+    write_report(
+        rows,
+        outcomes,
+        out / "report.html",
+        similar=write_similarity(submissions, list(question_lists), course().release_dir, out / "similarity.csv"),
+        hand_graded=by_hand,
+        extra_sections=leaderboard + manual_section(rows, hand.marks is not None, matching),
+    )
     write_feedback(rows, out / "feedback")
     return rows, header, lines, matching
 

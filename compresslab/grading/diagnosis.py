@@ -26,14 +26,14 @@ import hashlib
 
 import torch
 
+from ..checks import THRESHOLD_RTOL
 from ..paths import course
 from . import reference_checks
 
 MAX_NAMED = 3  # mistakes named at most when several match equally well
-THRESHOLD_RTOL = 1e-6  # an accuracy or size held to a threshold matches a mistake's only when it is the same number
 
 
-def fingerprint(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict[str, str]:
+def mistakes_fingerprint(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict[str, str]:
     """What a mistakes file must have been recorded against: the tests, the fixture file and the reference checks."""
     checks = course().reference_checks(notebook)
     return {**reference_checks.fingerprint(tests, fixture_bytes),
@@ -43,7 +43,7 @@ def fingerprint(notebook: str, tests: dict[str, str], fixture_bytes: bytes | Non
 _LOADED: dict[tuple, dict] = {}  # (path, size, mtime) -> its content: a batch reads each notebook's file once
 
 
-def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict | None:
+def load_mistakes(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict | None:
     """The mistakes file of ``notebook`` when it was recorded for these tests, fixtures and reference checks, else ``None``."""
     path = course().mistakes(notebook)
     if not path.is_file():
@@ -52,7 +52,7 @@ def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> d
     if stamp not in _LOADED:
         _LOADED[stamp] = torch.load(path, map_location="cpu", weights_only=True)
     stored = _LOADED[stamp]
-    wanted = fingerprint(notebook, tests, fixture_bytes)
+    wanted = mistakes_fingerprint(notebook, tests, fixture_bytes)
     return stored if all(stored.get(key) == value for key, value in wanted.items()) else None
 
 

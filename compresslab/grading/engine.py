@@ -58,11 +58,36 @@ class Limits:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """The limits as command-line options whose defaults come from the environment (``make grade``'s variables), for
         ``make grade`` and Gradescope's runner alike; ``from_arguments`` makes the ``Limits`` of the parsed options."""
-        parser.add_argument("--timeout", type=float, default=float(os.environ.get("TIMEOUT", 600)), help="seconds allowed per notebook (default: $TIMEOUT or 600)")
-        parser.add_argument("--cell-timeout", type=float, default=float(os.environ.get("CELL_TIMEOUT", 300)), help="seconds allowed per cell (default: $CELL_TIMEOUT or 300)")
-        parser.add_argument("--memory-gb", type=float, default=float(os.environ.get("MEMORY_GB", 8)), help="address-space limit per notebook in GiB (default: $MEMORY_GB or 8)")
-        parser.add_argument("--processes", type=int, default=int(os.environ.get("PROCESSES", 64)), help="processes and threads a notebook may start (default: $PROCESSES or 64)")
-        parser.add_argument("--scratch-gb", type=float, default=float(os.environ.get("SCRATCH_GB", 1)), help="private tmpfs per notebook (its /tmp, /var/tmp, /dev/shm and folder together) in GiB (default: $SCRATCH_GB or 1)")
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=float(os.environ.get("TIMEOUT", 600)),
+            help="seconds allowed per notebook (default: $TIMEOUT or 600)",
+        )
+        parser.add_argument(
+            "--cell-timeout",
+            type=float,
+            default=float(os.environ.get("CELL_TIMEOUT", 300)),
+            help="seconds allowed per cell (default: $CELL_TIMEOUT or 300)",
+        )
+        parser.add_argument(
+            "--memory-gb",
+            type=float,
+            default=float(os.environ.get("MEMORY_GB", 8)),
+            help="address-space limit per notebook in GiB (default: $MEMORY_GB or 8)",
+        )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=int(os.environ.get("PROCESSES", 64)),
+            help="processes and threads a notebook may start (default: $PROCESSES or 64)",
+        )
+        parser.add_argument(
+            "--scratch-gb",
+            type=float,
+            default=float(os.environ.get("SCRATCH_GB", 1)),
+            help="private tmpfs per notebook (its /tmp, /var/tmp, /dev/shm and folder together) in GiB (default: $SCRATCH_GB or 1)",
+        )
 
     @staticmethod
     def from_arguments(args: argparse.Namespace) -> "Limits":
@@ -142,8 +167,11 @@ class Zygote:
         if killed and outcome["status"] in ("crashed", "graded"):
             total = (task.limits.memory_bytes + task.limits.scratch_bytes) / 2**30
             why = f"the memory limit for all its processes and files ({total:g} GiB) killed {killed} of its processes"
-            outcome = ({"status": "memory", "message": f"{why}, the notebook's own during {watch.where()}"} if outcome["status"] == "crashed"
-                       else {**outcome, "status": "memory", "message": "; ".join(filter(None, [why, outcome["message"]]))})
+            outcome = (
+                {"status": "memory", "message": f"{why}, the notebook's own during {watch.where()}"}
+                if outcome["status"] == "crashed"
+                else {**outcome, "status": "memory", "message": "; ".join(filter(None, [why, outcome["message"]]))}
+            )
         zygote_cpu = watch.done.get("cpu", 0.0) if watch.done else 0.0
         if self.mode == "unsafe":
             outcome["message"] = "; ".join(filter(None, [UNSAFE_NOTE, outcome["message"]]))
@@ -308,7 +336,10 @@ class _Watch:
         if self.report is None:
             status = self.done["wait_status"]
             how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit code {os.waitstatus_to_exitcode(status)}"
-            return {"status": "crashed", "message": f"the notebook stopped the grader during {where} ({how}), e.g. with os._exit or a crash"}
+            return {
+                "status": "crashed",
+                "message": f"the notebook stopped the grader during {where} ({how}), e.g. with os._exit or a crash",
+            }
         try:
             return self.tests.outcome(protocol.Report(self.report), self.limits)
         except protocol.ProtocolError as error:
@@ -331,8 +362,8 @@ class _Tests:
         self.notebook = notebook_of(Path(task.autograder))
         path = course().fixture(self.notebook)
         fixture_bytes = path.read_bytes() if path.is_file() else None
-        self.reference = None if task.trace else reference_checks.load(self.notebook, every, fixture_bytes)
-        self.mistakes = None if task.trace else diagnosis.load(self.notebook, every, fixture_bytes)
+        self.reference = None if task.trace else reference_checks.load_checks(self.notebook, every, fixture_bytes)
+        self.mistakes = None if task.trace else diagnosis.load_mistakes(self.notebook, every, fixture_bytes)
         if fixture_bytes is not None and not task.trace:
             fixture_bytes = without(fixture_bytes, declared_secrets(self.notebook))
         self.sources = {name: source for name, source in every.items() if task.questions is None or Path(name).stem in task.questions}
@@ -367,7 +398,9 @@ class _Tests:
             status, message = "graded", ""
         if undone:
             names = ", ".join(undone[:5]) + (", ..." if len(undone) > 5 else "")
-            message = "; ".join(filter(None, [message, f"the notebook changed library functions the tests use; undone before the tests: {names}"]))
+            message = "; ".join(
+                filter(None, [message, f"the notebook changed library functions the tests use; undone before the tests: {names}"])
+            )
         outcome = {"status": status, "message": message, "questions": questions, "skipped": skipped, "busy": float(busy)}
         if self.trace:
             outcome["cases"] = cases
@@ -398,7 +431,11 @@ class _Tests:
     def _record(self, report: protocol.Report, sent, reference: dict | None, case: str) -> dict:
         if not isinstance(sent, dict) or not isinstance(sent.get("kind"), str) or not isinstance(sent.get("name"), str):
             raise protocol.ProtocolError(f"a malformed check record in {case}")
-        record = {"kind": sent["kind"][:32], "name": protocol.text(sent["name"], "a check name"), "from_student": bool(sent.get("from_student"))}
+        record = {
+            "kind": sent["kind"][:32],
+            "name": protocol.text(sent["name"], "a check name"),
+            "from_student": bool(sent.get("from_student")),
+        }
         if reference is None:  # the trusted trace run, or a record the reference run does not have (its count decides)
             if self.trace:
                 record.update({key: report.tensor(sent.get(key), None, f"{case}: {key}") for key in ("actual", "expected")})
@@ -431,11 +468,19 @@ class _Tests:
                     score += case.points
                 else:
                     shown = self._withhold_test_code(reason) if case.hidden else reason
-                    mistake = diagnosis.explain(self.mistakes, test_file.name, case.name, report, reason, expected, decide) if self.mistakes else None
+                    mistake = (
+                        diagnosis.explain(self.mistakes, test_file.name, case.name, report, reason, expected, decide)
+                        if self.mistakes
+                        else None
+                    )
                     failures.append((case.name, f"{mistake}; {shown}" if mistake else shown))  # first: a row's message is cut at its end
             if test_file.all_or_nothing and failures:
                 score = 0.0
-            questions[test_file.name] = {"score": float(score), "possible": float(test_file.possible), "failures": summarize_failures(failures)}
+            questions[test_file.name] = {
+                "score": float(score),
+                "possible": float(test_file.possible),
+                "failures": summarize_failures(failures),
+            }
         return questions
 
     def _withhold_test_code(self, reason: str) -> str:

@@ -1,9 +1,9 @@
 """Gradescope's ``run_autograder``: grade ``/autograder/submission`` as ``make grade`` does, write ``results.json``.
 
 ``python -m compresslab.grading.gradescope [--submission DIR] [--results FILE]``, with the course folder given by
-``COMPRESSLAB_COURSE``: ``/autograder/source``, where Gradescope unpacked the autograder zip (``compresslab.autograder_zip``). The submission is graded
-by the same engine, limits, grading mode and verdicts as ``make grade``, so a question's score here equals its score
-in ``scores.csv``.
+``COMPRESSLAB_COURSE``: ``/autograder/source``, where Gradescope unpacked the autograder zip
+(``compresslab.autograder_zip``). The submission is graded by the same engine, limits, grading mode and verdicts as
+``make grade``, so a question's score here equals its score in ``scores.csv``.
 
 Isolation: Gradescope runs the container as root, and Docker's default seccomp profile forbids the user namespaces
 bubblewrap needs. Before grading, the grader's secrets (``course().grader_only()``) are made root-only, so that
@@ -77,7 +77,7 @@ def grade_submission(submission_dir: Path, protected: tuple[Path, ...], limits: 
     question_list = questions(autograder)
     protect_secrets()
     mode = sandbox.isolation_mode(unsafe_allowed=os.environ.get("UNSAFE") == "1", separate_uid_for=protected)
-    print(sandbox.describe(mode))
+    print(sandbox.describe_isolation(mode))
     skip = {notebook: grading_mode.marked_sources(nbformat.read(course().release(notebook), as_version=4))}
     with tempfile.TemporaryDirectory(prefix="compresslab-gradescope-") as scratch:
         students = Path(scratch) / "students"

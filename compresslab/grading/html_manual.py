@@ -31,9 +31,13 @@ def manual_section(rows: list[Row], written_merged: bool, matching: Matching | N
         parts.append("<h2>Roster</h2>")
         if not matching.unmatched_students and not matching.unmatched_entries:
             parts.append(f"<p>Every submission matches a roster entry ({len(matching.by_student)}).</p>")
-        items = [f"<li>submission <b>{html.escape(s)}</b> matches no roster entry: not in canvas.csv</li>" for s in matching.unmatched_students]
-        items += [f"<li>roster entry <b>{html.escape(e['Student'])}</b> (SIS Login ID {html.escape(e['SIS Login ID'])}) has no submission</li>"
-                  for e in matching.unmatched_entries]
+        items = [
+            f"<li>submission <b>{html.escape(s)}</b> matches no roster entry: not in canvas.csv</li>" for s in matching.unmatched_students
+        ]
+        items += [
+            f"<li>roster entry <b>{html.escape(e['Student'])}</b> (SIS Login ID {html.escape(e['SIS Login ID'])}) has no submission</li>"
+            for e in matching.unmatched_entries
+        ]
         if items:
             parts.append(f"<ul>{''.join(items)}</ul>")
     return "".join(parts)

@@ -141,8 +141,9 @@ def _per_question(rows: list[Row], hand_graded: frozenset[str]) -> str:
     table = ("<table><tr><th>question</th><th>points</th><th>mean</th><th>median</th><th>full marks</th><th>zero</th>"
              f"<th>hand-graded</th></tr>{''.join(lines)}</table>")
     columns = 4
-    fig, axes = plt.subplots(math.ceil(len(by_question) / columns), columns, figsize=(3.2 * columns, 2.4 * math.ceil(len(by_question) / columns)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        math.ceil(len(by_question) / columns), columns, figsize=(3.2 * columns, 2.4 * math.ceil(len(by_question) / columns)), squeeze=False
+    )
     for ax, (name, graded) in zip(axes.flat, by_question.items()):
         _histogram(ax, [r.score for r in graded], max(r.possible for r in graded), name)
     for ax in list(axes.flat)[len(by_question):]:
@@ -178,7 +179,9 @@ def _per_test_case(outcomes: dict[tuple[str, str], Outcome], anchors: dict[str, 
         examples = {}
         for _, reason in failures:
             examples.setdefault(NUMBER.sub("#", printable(reason)), reason)
-        messages = "".join(f"<li>{count} × {_shown(examples[pattern], DETAIL_CHARACTERS)}</li>" for pattern, count in groups.most_common(MESSAGE_GROUPS))
+        messages = "".join(
+            f"<li>{count} × {_shown(examples[pattern], DETAIL_CHARACTERS)}</li>" for pattern, count in groups.most_common(MESSAGE_GROUPS)
+        )
         if len(groups) > MESSAGE_GROUPS:
             messages += f"<li>… {len(groups) - MESSAGE_GROUPS} other messages</li>"
         who = sorted({student for student, _ in failures})
@@ -258,12 +261,18 @@ def _students(rows: list[Row], anchors: dict[str, str]) -> str:
             if row.status in NOTEBOOK_NOT_GRADED:
                 if (row.notebook, row.status) not in seen:
                     seen.add((row.notebook, row.status))
-                    lines.append(f"<tr><td>{_shown(row.notebook)}</td><td>{_shown(row.status)}</td><td>{_shown(row.message, DETAIL_CHARACTERS)}</td></tr>")
+                    lines.append(f"<tr><td>{_shown(row.notebook)}</td><td>{_shown(row.status)}</td>"
+                                 f"<td>{_shown(row.message, DETAIL_CHARACTERS)}</td></tr>")
             elif not _has_score(row) or row.score < row.possible or row.status != "graded":
                 score = f"{row.score:g}/{row.possible:g}" if _has_score(row) else "ungraded"
-                lines.append(f"<tr><td>{_shown(row.notebook)}/{_shown(row.question)}</td><td>{score}"
-                             f"{'' if row.status == 'graded' else ' ' + _shown(row.status)}</td><td>{_shown(row.message, DETAIL_CHARACTERS)}</td></tr>")
+                lines.append(
+                    f"<tr><td>{_shown(row.notebook)}/{_shown(row.question)}</td><td>{score}"
+                    f"{'' if row.status == 'graded' else ' ' + _shown(row.status)}</td>"
+                    f"<td>{_shown(row.message, DETAIL_CHARACTERS)}</td></tr>"
+                )
         detail = (f"<table><tr><th>question</th><th>score</th><th>reason</th></tr>{''.join(lines)}</table>" if lines
                   else "<p>Full marks.</p>")
-        sections.append(f"<details id='{anchors[student]}'><summary>{_shown(student)}: {total:g} / {possible:g}</summary>{detail}</details>")
+        sections.append(
+            f"<details id='{anchors[student]}'><summary>{_shown(student)}: {total:g} / {possible:g}</summary>{detail}</details>"
+        )
     return "".join(sections)

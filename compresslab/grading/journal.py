@@ -1,16 +1,14 @@
 """A durable record of finished gradings, so that a batch killed half-way resumes where it stopped.
 
-``OUT/journal.jsonl`` holds one JSON line per graded (student, notebook), appended and flushed
-to disk as soon as that notebook is graded. Each line carries a *key*: the student, the notebook,
-digests of everything that decides its grade (the submitted notebook's bytes, the autograder zip,
-the fixture file ``data/fixtures/<notebook>.pt``, the reference checks
-``data/fixtures/<notebook>.checks.pt`` and the recorded mistakes ``<notebook>.mistakes.pt``, the grading mode: the skipped cells; also the library's code
-and the data the tests load: ``data/checkpoints/`` and ``data/<notebook>/``) and the limits. A re-run
-reuses a recorded outcome only when the whole key matches, so a resubmitted notebook, a new
-autograder, fixtures re-recorded by ``make fixtures``, retrained checkpoints, an edited library or
-other limits are graded again. A line cut short by a kill (the last one), or any line that is not a
-record (damaged bytes), is ignored; a later line for the same key wins. The runner also re-grades a
-record whose outcome does not have the shape it writes.
+``OUT/journal.jsonl`` holds one JSON line per graded (student, notebook), appended and flushed to disk as soon as that
+notebook is graded. Each line carries a *key*: the student, the notebook, digests of everything that decides its grade
+(the submitted notebook's bytes, the autograder zip, the fixture file ``data/fixtures/<notebook>.pt``, the reference
+checks ``data/fixtures/<notebook>.checks.pt`` and the recorded mistakes ``<notebook>.mistakes.pt``, the grading mode:
+the skipped cells; also the library's code and the data the tests load: ``data/checkpoints/`` and ``data/<notebook>/``)
+and the limits. A re-run reuses a recorded outcome only when the whole key matches, so a resubmitted notebook, a new
+autograder, fixtures re-recorded by ``make fixtures``, retrained checkpoints, an edited library or other limits are
+graded again. A line cut short by a kill (the last one), or any line that is not a record (damaged bytes), is ignored; a
+later line for the same key wins. The runner also re-grades a record whose outcome does not have the shape it writes.
 """
 
 import hashlib
@@ -49,13 +47,22 @@ def folder_digest(folder: Path, suffix: str) -> str:
 
 def grading_key(student: str, notebook: str, submitted: Path, autograder: Path, skip: frozenset[str], limits: Limits) -> str:
     """What an outcome depends on, as one string: the student, the notebook, digests of the submission, the autograder,
-    the notebook's fixtures, reference checks and recorded mistakes (its feedback names them; where the grader reads them: ``COMPRESSLAB_DATA`` or ``data/``), the
-    grading mode, the library's code and the data its tests load, and the limits."""
+    the notebook's fixtures, reference checks and recorded mistakes (its feedback names them; where the grader reads
+    them: ``COMPRESSLAB_DATA`` or ``data/``), the grading mode, the library's code and the data its tests load, and the
+    limits."""
     mode = hashlib.sha256("\0".join(sorted(skip)).encode()).hexdigest()[:16]
     folder = course()
-    decided_by = [digest(submitted), digest(autograder), digest(folder.fixture(notebook)), digest(folder.reference_checks(notebook)),
-                  digest(folder.mistakes(notebook)), mode,
-                  folder_digest(PACKAGE_DIR, ".py"), folder_digest(folder.data / "checkpoints", ".pt"), folder_digest(folder.public_data(notebook), "")]
+    decided_by = [
+        digest(submitted),
+        digest(autograder),
+        digest(folder.fixture(notebook)),
+        digest(folder.reference_checks(notebook)),
+        digest(folder.mistakes(notebook)),
+        mode,
+        folder_digest(PACKAGE_DIR, ".py"),
+        folder_digest(folder.data / "checkpoints", ".pt"),
+        folder_digest(folder.public_data(notebook), ""),
+    ]
     return json.dumps([student, notebook, *decided_by, asdict(limits)])
 
 

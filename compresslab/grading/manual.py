@@ -85,7 +85,9 @@ def _parse(fields: dict[str, str], possible: dict[tuple[str, str], float], stude
         raise ValueError(f"unknown student {printable(fields['student'])[:100]!r} (no such submission or anonymous code)")
     notebook, question = fields["notebook"], fields["question"]
     if (notebook, question) not in possible:
-        raise ValueError(f"unknown question {printable(notebook)[:60]!r} {printable(question)[:30]!r} (not a question of the notebooks graded)")
+        raise ValueError(
+            f"unknown question {printable(notebook)[:60]!r} {printable(question)[:30]!r} (not a question of the notebooks graded)"
+        )
     worth = possible[(notebook, question)]
     if fields["possible"] and _number(fields["possible"], "possible") != worth:
         raise ValueError(f"possible is {printable(fields['possible'])[:30]} but {notebook} {question} is worth {worth:g} points")
@@ -144,7 +146,9 @@ def template(questions: dict[str, list[WrittenQuestion]], labels: dict[str, str]
     for question in written.values():
         for student, label in by_label:
             mark = marks.get((student, question.notebook, question.name), Mark(None, ""))
-            lines.append([label, question.notebook, question.name, "" if mark.points is None else mark.points, question.points, mark.comment])
+            lines.append(
+                [label, question.notebook, question.name, "" if mark.points is None else mark.points, question.points, mark.comment]
+            )
     for (student, notebook, question), mark in sorted(marks.items()):
         if (notebook, question) not in written and student in labels:
             lines.append([labels[student], notebook, question, "" if mark.points is None else mark.points, "", mark.comment])

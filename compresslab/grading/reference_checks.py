@@ -39,7 +39,7 @@ def fingerprint(tests: dict[str, str], fixture_bytes: bytes | None) -> dict[str,
     return {"tests": digest.hexdigest(), "fixtures": hashlib.sha256(fixture_bytes or b"").hexdigest()}
 
 
-def load(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict:
+def load_checks(notebook: str, tests: dict[str, str], fixture_bytes: bytes | None) -> dict:
     """The reference checks of ``notebook``, made for exactly these tests and fixture bytes, else ``StaleChecks``."""
     import torch
 
@@ -109,18 +109,19 @@ def _leaks(notebook: str, tests: dict[str, str], stored: dict, content: bytes) -
             if record["kind"] not in COMPARING or record["from_student"]:
                 continue
             if _holds(public, record["expected"]) and not _holds(secrets, record["expected"]):
-                leaks.append(f"{case}: {record['name']}: its expected value is in the fixtures the student's process receives: declare "
-                             f"it in SECRETS of compresslab/notebook_fixtures/{notebook}.py and pass the fixture value to the check unchanged")
+                leaks.append(
+                    f"{case}: {record['name']}: its expected value is in the fixtures the student's process receives: declare "
+                    f"it in SECRETS of compresslab/notebook_fixtures/{notebook}.py and pass the fixture value to the check unchanged"
+                )
             if record["kind"] == "choice" and re.search(rf"""["']{chr(int(record["expected"]))}["']""", source):
                 leaks.append(f"{case}: {record['name']}: the right choice is written in the hidden test's code: read it from the fixtures")
     return leaks
 
 
 def _checks_of(notebook: str, autograder: Path) -> tuple[dict, dict, bytes]:
-
     tests = otter_tests(autograder)
     content = course().fixture(notebook).read_bytes()
-    return tests, load(notebook, tests, content), content
+    return tests, load_checks(notebook, tests, content), content
 
 
 def _hidden_cases(tests: dict[str, str], stored: dict):

@@ -28,7 +28,9 @@ def write_scores(rows: list[Row], path: Path) -> None:
 def gradebook(rows: list[Row]) -> tuple[list[str], list[list]]:
     """Header and one line per student: a column per ``notebook/question``, total, possible, ungraded (points of written
     questions not graded by hand yet), status, message (the reasons of ungradable notebooks and of scores set by hand)."""
-    columns = sorted({(r.notebook, r.question) for r in rows}, key=lambda c: next(i for i, r in enumerate(rows) if (r.notebook, r.question) == c))
+    columns = sorted(
+        {(r.notebook, r.question) for r in rows}, key=lambda c: next(i for i, r in enumerate(rows) if (r.notebook, r.question) == c)
+    )
     by_student = defaultdict(dict)
     for row in rows:
         by_student[row.student][(row.notebook, row.question)] = row

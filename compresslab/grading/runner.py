@@ -133,7 +133,11 @@ def batch_rows(submissions: list[Submission], questions: dict[str, list[Question
     it) is ``interrupted``."""
     stopped = Outcome("interrupted", "the batch stopped before this notebook was graded; run the same command again to grade it")
     pairs = sorted({(s.student, notebook) for s in submissions for notebook in questions} | set(outcomes))
-    return [row for student, notebook in pairs for row in rows_for(student, notebook, questions[notebook], outcomes.get((student, notebook), stopped))]
+    return [
+        row
+        for student, notebook in pairs
+        for row in rows_for(student, notebook, questions[notebook], outcomes.get((student, notebook), stopped))
+    ]
 
 
 def grade_all(

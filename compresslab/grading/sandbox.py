@@ -150,12 +150,14 @@ def why_unavailable() -> str | None:
         return f"bubblewrap did not start ({error})"
     if run.returncode != 0:
         last = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
-        hint = "; as root, the sandbox's unprivileged uid must be able to reach the venv, the library and the data folder" if is_root() else ""
+        hint = (
+            "; as root, the sandbox's unprivileged uid must be able to reach the venv, the library and the data folder" if is_root() else ""
+        )
         return f"bubblewrap or a user namespace was refused ({last}{hint})"
     return None
 
 
-def describe(mode: str) -> str:
+def describe_isolation(mode: str) -> str:
     """One line for the instructor: which protections this grader run has."""
     if mode == "uid":
         return ("isolation: a separate unprivileged uid per zygote, no capabilities, limits per notebook; the grader's secrets "
@@ -257,7 +259,10 @@ def enter_notebook_namespaces(scratch_bytes: int, shown: list[str]) -> None:
         Path(f"/proc/self/{name}").write_text(text)
     Path("/proc/sys/user/max_user_namespaces").write_text("0")  # in this namespace: a student cannot mount a tmpfs of its own
     _check(_libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
-    _check(_libc.mount(b"tmpfs", SCRATCH.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, f"size={scratch_bytes},mode=755".encode()), "mount the scratch tmpfs")
+    _check(
+        _libc.mount(b"tmpfs", SCRATCH.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, f"size={scratch_bytes},mode=755".encode()),
+        "mount the scratch tmpfs",
+    )
     for part, target in (("tmp", "/tmp"), ("var-tmp", "/var/tmp"), ("shm", "/dev/shm"), ("work", WORKDIR)):
         folder = Path(SCRATCH) / part
         folder.mkdir(mode=0o1777 if part != "work" else 0o755)

@@ -48,6 +48,7 @@ from pathlib import Path
 
 from copydetect import CodeFingerprint, compare_files
 
+from ..stubs import STUB_MARKER
 from .safe_text import csv_cell
 from .submissions import Submission
 
@@ -64,7 +65,6 @@ MAX_FUNCTION_CHARS = 20_000  # a graded function or helper longer than this, as 
 MAX_INLINED_STATEMENTS = 20  # a helper with more statements is appended, not inlined at each call
 MAX_APPENDED_HELPERS = 10  # helpers appended to one function, at most
 MAX_REORDERED = 200  # a block with more statements keeps its written order (canonical ordering is quadratic)
-STUB_MARKER = "YOUR CODE HERE"
 MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "add", "discard", "setdefault", "sort", "reverse",
             "popitem", "load_state_dict", "apply", "train", "eval", "to", "step", "zero_grad", "backward"}
 CSV_COLUMNS = ["notebook", "function", "student_a", "student_b", "similarity"]
@@ -179,7 +179,7 @@ def normalise(function: ast.FunctionDef, helpers: dict[str, ast.FunctionDef]) ->
     return ast.unparse(ast.fix_missing_locations(ast.Module(body=_canonical_block(body, local_names), type_ignores=[])))
 
 
-def fingerprint(code: str, boilerplate: list[int]) -> CodeFingerprint:
+def code_fingerprint(code: str, boilerplate: list[int]) -> CodeFingerprint:
     """copydetect's fingerprint of normalised code, without the ``boilerplate`` fingerprints (``given_fingerprints``)."""
     return CodeFingerprint("student.py", K, WINDOW, boilerplate=boilerplate, fp=io.StringIO(code), language="python")
 
@@ -200,7 +200,7 @@ def compare(notebook: str, function: GradedFunction, versions: dict[str, Version
     for student, version in sorted(versions.items()):
         students.setdefault(version.normalised, []).append(student)
     boilerplate = given_fingerprints(function)
-    prints = {code: fingerprint(code, boilerplate) for code in students}
+    prints = {code: code_fingerprint(code, boilerplate) for code in students}
     distinct = sorted(code for code, p in prints.items() if p.hashes)
     pairs = []
     for index, code_a in enumerate(distinct):
@@ -247,7 +247,9 @@ def write_similarity(submissions: list[Submission], notebooks: list[str], releas
     """Compare the graded functions of every student's ``notebooks``; write the flagged pairs, most similar first, to
     ``path`` (``similarity.csv``: ``CSV_COLUMNS``; student names through ``safe_text.csv_cell``) and return every pair
     (flagged first) for the report. Submissions that could not be read hold no notebook and are left out."""
-    pairs = class_pairs(release_dir, {name: {s.student: s.notebooks[name] for s in submissions if name in s.notebooks} for name in notebooks})
+    pairs = class_pairs(
+        release_dir, {name: {s.student: s.notebooks[name] for s in submissions if name in s.notebooks} for name in notebooks}
+    )
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(CSV_COLUMNS)
@@ -402,7 +404,14 @@ def _depends(first: tuple, second: tuple) -> bool:
 def _inlinable(helper: ast.FunctionDef) -> bool:
     """Straight-line code ending in its only ``return E``, no ``*args``/``**kwargs``, not calling itself."""
     body = _without_docstring(helper.body)
-    if not body or len(body) > MAX_INLINED_STATEMENTS or not isinstance(body[-1], ast.Return) or body[-1].value is None or helper.args.vararg or helper.args.kwarg:
+    if (
+        not body
+        or len(body) > MAX_INLINED_STATEMENTS
+        or not isinstance(body[-1], ast.Return)
+        or body[-1].value is None
+        or helper.args.vararg
+        or helper.args.kwarg
+    ):
         return False
     nodes = [n for s in body for n in ast.walk(s)]
     return (all(isinstance(s, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)) for s in body[:-1])

@@ -49,7 +49,9 @@ class Submission:
     source: Path  # the folder or zip as handed in (never written to)
     notebooks: dict[str, Path] = field(default_factory=dict)  # release name -> private copy to grade
     refused: dict[str, str] = field(default_factory=dict)  # release name -> why that notebook was not copied (e.g. too large)
-    handed_in: dict[str, dict[str, Path | str]] = field(default_factory=dict)  # release name -> {file beside it: private copy, or why refused}
+    handed_in: dict[str, dict[str, Path | str]] = field(
+        default_factory=dict
+    )  # release name -> {file beside it: private copy, or why refused}
     problem: str | None = None  # why the whole submission could not be read, if it could not
     status: str = "invalid"  # the status of every notebook when ``problem`` is set: invalid, or crashed (the grader's own failure)
 
@@ -97,7 +99,9 @@ def _collect_one(student: str, entry: os.DirEntry, names: list[str], target: Pat
             except Refused as refusal:
                 raise Refused(f"{printable(entry.name)}: {refusal}") from None
         else:
-            raise Refused(f"{printable(entry.name)} is {_kind(entry.stat(follow_symlinks=False).st_mode)}, not a folder or a zip; it was not read")
+            raise Refused(
+                f"{printable(entry.name)} is {_kind(entry.stat(follow_symlinks=False).st_mode)}, not a folder or a zip; it was not read"
+            )
     except Refused as refusal:
         return Submission(student, source, problem=str(refusal))
     except (OSError, RecursionError) as error:  # a file vanished or is unreadable; folders nested beyond os.walk's recursion
@@ -194,7 +198,16 @@ def _notebooks_in_zip(archive_file, names: list[str]) -> dict:
                             found[(name, file)] = (_too_large(beside.filename, beside.file_size, MAX_HANDED_IN_BYTES)
                                                    if beside.file_size > MAX_HANDED_IN_BYTES else archive.read(beside))
             return found
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, ValueError, OSError, zlib.error) as error:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        zlib.error,
+    ) as error:
         # a corrupt, encrypted or truncated archive, or an unknown compression method
         raise Refused(f"not a readable zip file ({printable(str(error))})") from None
     finally:

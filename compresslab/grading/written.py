@@ -27,12 +27,12 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+from ..stubs import ANSWER_TAG
 from .safe_text import printable
 from .submissions import Submission, notebook_problem
 
 BEGIN = "<!-- BEGIN QUESTION -->"
 END = "<!-- END QUESTION -->"
-ANSWER_TAG = "otter_answer_cell"
 HEADING = re.compile(r"^##\s*Question\s+(\d+)\s*:\s*(.+?)\s*\((?:[^()]*;\s*)?written,\s*(\d+(?:\.\d+)?)\s+points?\)\s*$", re.M)
 MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"  # loaded by the TA's browser only; rendering here is local
 
