@@ -115,7 +115,7 @@ def test_the_diagnosis_never_changes_a_score(zygote, tmp_path, monkeypatch):
         return grade_notebook(path, ROOT / "autograder" / f"{notebook}-autograder.zip", Limits(), skip, zygote, only=frozenset({"q2"}))
 
     named = grade()
-    monkeypatch.setattr(diagnosis, "load", lambda *_: None)
+    monkeypatch.setattr(diagnosis, "load_mistakes", lambda *_: None)
     plain = grade()
     assert {q: v["score"] for q, v in named.questions.items()} == {q: v["score"] for q, v in plain.questions.items()}
     assert named.questions["q2"]["score"] < named.questions["q2"]["possible"]
