@@ -28,8 +28,8 @@ import nbformat
 
 from .autograder_zip import autograder_zip
 from .bundle import bundle_bytes
+from .handed_in_examples import example_files
 from .paths import course
-from .quantized_handin import example_files
 
 STUB_MARKER = "# YOUR CODE HERE"
 PARTIAL_ANSWERS = 2  # answers filled in the "partial" example submission
