@@ -6,7 +6,7 @@ One module per job:
 - ``compresslab.paths``       the course-folder map: where masters, releases, bundles, autograders, fixtures, reference
                               checks, mistakes, examples and mutant catalogs live (``course()``)
 - ``compresslab.data``        the embedded digits dataset and CIFAR-10 from a local folder
-- ``compresslab.models``      ``Net``/``NetWithBias`` (EE290-2 Lab 1), ``VGG`` (seed 000), ``resnet20``
+- ``compresslab.models``      ``Net``/``NetWithBias`` (EE290-2 Lab 1), ``VGG`` (seed 000), ``resnet20``, ``ConvStack``
 - ``compresslab.training``    seeded training and evaluation loops with progress bars
 - ``compresslab.profiling``   parameters, size at a bit width, MACs (torchprofile), latency
 - ``compresslab.plots``       histograms and comparison plots (matplotlib)

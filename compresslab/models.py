@@ -7,15 +7,21 @@
 - ``resnet20``: ResNet-20 for CIFAR-10 (seeds 002, 003): 3 stages of 3 basic
   blocks, 16/32/64 channels, 1x1-conv shortcuts when the shape changes
   (21 convolutions in all, as seed 002 counts).
+- ``ConvStack``: a small VGG-like model with ``VGG``'s layer names and random
+  batch-norm statistics, drawn the same on every CPU, for the pruning checks.
 
-All take ``(N, 3, 32, 32)`` images and return ``(N, num_classes)`` logits.
+All take ``(N, 3, 32, 32)`` images (``ConvStack``: ``(N, channels[0], H, W)``,
+any size) and return ``(N, num_classes)`` logits.
 """
 
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import portable_random
 
 
 class Net(nn.Module):
@@ -132,3 +138,39 @@ class ResNet(nn.Module):
 def resnet20(num_classes: int = 10) -> ResNet:
     """ResNet-20 (He et al., 2016): 6n+2 layers with n = 3."""
     return ResNet(blocks_per_stage=3, num_classes=num_classes)
+
+
+class ConvStack(nn.Module):
+    """A small VGG-like model for checks: ``backbone`` = conv-bn-relu blocks named like ``VGG``'s
+    (``conv0, bn0, relu0, ...``; 3x3 convs, no bias), then global average pooling and a linear classifier.
+
+    channels: ``(in, out0, out1, ...)``. The BN statistics and affine parameters are drawn at random
+    (seeded by ``seed``) so that channel permutations and pruning show in the output. Every value is drawn
+    with ``portable_random``: tests compare pruned and permuted weights of this model exactly with those
+    the reference recorded, possibly on another CPU.
+    """
+
+    def __init__(self, channels: Sequence[int] = (3, 4, 6, 5), num_classes: int = 3, seed: int = 0) -> None:
+        super().__init__()
+        rng = portable_random.generator(seed)
+        layers = []
+        for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
+            conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+            bn = nn.BatchNorm2d(c_out)
+            with torch.no_grad():
+                conv.weight.copy_(portable_random.randn(conv.weight.shape, generator=rng) * 0.5)
+                bn.weight.copy_(portable_random.rand(c_out, generator=rng) + 0.5)
+                bn.bias.copy_(portable_random.randn(c_out, generator=rng) * 0.1)
+                bn.running_mean.copy_(portable_random.randn(c_out, generator=rng) * 0.1)
+                bn.running_var.copy_(portable_random.rand(c_out, generator=rng) + 0.5)
+            layers += [(f"conv{i}", conv), (f"bn{i}", bn), (f"relu{i}", nn.ReLU(True))]
+        self.backbone = nn.Sequential(OrderedDict(layers))
+        self.classifier = nn.Linear(channels[-1], num_classes)
+        with torch.no_grad():
+            self.classifier.weight.copy_(portable_random.randn(self.classifier.weight.shape, generator=rng))
+            self.classifier.bias.zero_()
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.backbone(x)  # (N, C, H, W)
+        return self.classifier(x.mean(dim=(2, 3)))  # (N, num_classes)

@@ -5,23 +5,32 @@ Names follow the lab: a *sparsity* is the fraction of zeros of a tensor (#zeros 
 (``"backbone.conv3.weight"``, ``"classifier.weight"``) to sparsities. The graded functions
 (``fine_grained_prune``, ``FineGrainedPruner``, ``channel_prune``, ...) live in the notebook and
 are passed in as arguments, so the autograder can run a student's pipeline end to end.
+
+- the questions' targets: ``SIZE_TARGET``, ``FINE_GRAINED_TOLERANCE``, ``CHANNEL_PRUNE_RATIO``, ``MACS_TARGET``,
+  ``CHANNEL_TOLERANCE``;
+- weights and sparsity: ``prunable_weights``, ``weight_values``, ``sparsity``, ``size_fraction``,
+  ``expected_size_fraction``, ``sensitivity_scan``;
+- fine-tuning: ``FINETUNE``, ``fine_tune_config``, ``fine_tune``, and the hidden fine-grained check's bounded run
+  (``bounded_fine_tune``, ``bounded_fine_tune_accuracy``, ``GRADED_SPARSE_STEPS``, ``GRADED_SPARSE_ACCURACY``), which
+  the notebook runs too, to print what the grader will measure;
+- costs: ``Cost``, ``measure_costs``, ``format_costs``;
+- channels: ``conv_bn_pairs``, ``channel_counts``.
+
+The notebook's plots are in ``compresslab.plots.pruning``, the model its public tests build (``ConvStack``) in
+``compresslab.models``, what only the hidden tests use in ``compresslab.hidden.pruning``.
 """
 
 import contextlib
-import math
 import statistics
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import matplotlib.pyplot as plt
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from . import portable_random
-from .device import torch_threads  # the notebook's hidden tests import it from here too
+from .device import torch_threads
 from .profiling import MiB, count_macs, count_parameters, measure_latency, model_size_bits
 from .training import TrainConfig, evaluate, train
 
@@ -41,9 +50,6 @@ GRADED_SPARSE_ACCURACY = 80.0
 CHANNEL_PRUNE_RATIO = 0.3  # fraction of channels removed from every conv but the last
 MACS_TARGET = 0.60  # channel pruning at CHANNEL_PRUNE_RATIO: at most this fraction of the dense MACs
 CHANNEL_TOLERANCE = 2.0  # points of accuracy a fine-tuned channel-pruned model may lose
-SORTING_TOLERANCE = 0.1  # points of accuracy channel sorting may change (it should change none)
-GRADED_FINETUNE_STEPS = 4  # the hidden channel-pruning check fine-tunes this many steps of FINETUNE, compared with the reference
-GRADED_LOGIT_IMAGES = 64  # ... and compares the logits on this many first test images
 
 
 def prunable_weights(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -118,49 +124,6 @@ def sensitivity_scan(
     return results
 
 
-def plot_sensitivity(scan: Mapping[str, Sequence[float]], sparsities: Sequence[float], dense_accuracy: float, tolerance: float = 1.0, columns: int = 3) -> plt.Figure:
-    """One panel per weight: accuracy against the sparsity of that weight alone, with the dense accuracy (dashed)
-    and the dense accuracy minus ``tolerance`` (dotted)."""
-    rows = math.ceil(len(scan) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, sharey=True)
-    for ax, (name, accuracies) in zip(axes.flat, scan.items()):
-        ax.plot(list(sparsities), list(accuracies), marker="o", color="tab:blue", label="pruned alone")
-        ax.axhline(dense_accuracy, color="gray", linestyle="--", label="dense")
-        ax.axhline(dense_accuracy - tolerance, color="tab:red", linestyle=":", label=f"dense - {tolerance:g}")
-        ax.set_title(name)
-        ax.set_xlabel("sparsity")
-        ax.set_ylabel("accuracy (%)")
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(scan):]:
-        ax.axis("off")
-    axes.flat[0].legend(loc="lower left", fontsize="small")
-    fig.suptitle("Sensitivity: accuracy when one layer is pruned")
-    fig.tight_layout()
-    return fig
-
-
-def plot_layer_weights(model: nn.Module, sparsity_dict: Mapping[str, float] | None = None) -> plt.Figure:
-    """Bars of the weights of each prunable layer (log scale): kept weights in blue, stacked on the weights
-    ``sparsity_dict`` would prune (grey), each bar labelled with its sparsity."""
-    sparsity_dict = sparsity_dict or {}
-    params = prunable_weights(model)
-    labels = [n.replace("backbone.", "").replace(".weight", "") for n in params]
-    totals = [p.numel() for p in params.values()]
-    pruned = [round(t * min(max(sparsity_dict.get(n, 0.0), 0.0), 1.0)) for n, t in zip(params, totals)]
-    kept = [t - z for t, z in zip(totals, pruned)]
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels)), 4))
-    ax.bar(labels, kept, color="tab:blue", label="kept")
-    bars = ax.bar(labels, pruned, bottom=kept, color="lightgray", label="pruned")
-    ax.bar_label(bars, labels=[f"s={sparsity_dict.get(n, 0.0):.2f}" for n in params], fontsize="small")
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=min(totals) / 10)  # the smallest layer's bar stays visible
-    ax.set_ylabel("weights")
-    ax.set_title(f"Conv and linear weights per layer: {sum(kept):,} of {sum(totals):,} kept")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
 def fine_tune(
     model: nn.Module,
     loader: DataLoader,
@@ -192,16 +155,8 @@ def bounded_fine_tune(model: nn.Module, loader: DataLoader, steps: int, callback
     fine_tune(model, loader, FINETUNE, device=cpu, callbacks=callbacks, progress=False, max_steps=steps)
 
 
-def bounded_fine_tune_logits(model: nn.Module, loader: DataLoader, images: torch.Tensor, steps: int = GRADED_FINETUNE_STEPS) -> torch.Tensor:
-    """The hidden channel-pruning check's run: ``bounded_fine_tune`` of ``model`` for ``steps`` steps on one thread, then
-    its logits on ``images`` (N, 3, 32, 32) float32 -> (N, classes). Same model, same seed: the reference's logits."""
-    with torch_threads(1):
-        bounded_fine_tune(model, loader, steps)
-        with torch.no_grad():
-            return model(images.to(torch.device("cpu")))
-
-
-def bounded_fine_tune_accuracy(model: nn.Module, loaders, callbacks: Iterable[Callable[[], None]] = (), steps: int = GRADED_SPARSE_STEPS) -> float:
+def bounded_fine_tune_accuracy(model: nn.Module, loaders, callbacks: Iterable[Callable[[], None]] = (),
+                               steps: int = GRADED_SPARSE_STEPS) -> float:
     """The hidden fine-grained check's run: ``bounded_fine_tune`` of ``model`` on ``loaders.train`` for ``steps`` steps on
     one thread, calling ``callbacks`` after every step (``lambda: pruner.apply(model)``); return its test accuracy (%)
     on ``loaders.test``. The check asks for at least ``GRADED_SPARSE_ACCURACY`` on the embedded dataset."""
@@ -266,30 +221,15 @@ def measure_costs(
 def format_costs(rows: Sequence[Cost]) -> str:
     """The rows as a Markdown table, each cost also given as a ratio to the first row (the dense model)."""
     base = rows[0]
-    lines = ["| model | accuracy (%) | non-zero parameters | size (MiB) | MACs (M) | latency (ms) |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | accuracy (%) | non-zero parameters | size (MiB) | MACs (M) | latency (ms) |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(
-            f"| {r.name} | {r.accuracy:.2f} | {r.parameters:,} ({r.parameters / base.parameters:.0%}) | {r.size_mib:.3f} ({r.size_mib / base.size_mib:.0%}) "
+            f"| {r.name} | {r.accuracy:.2f} | {r.parameters:,} ({r.parameters / base.parameters:.0%}) "
+            f"| {r.size_mib:.3f} ({r.size_mib / base.size_mib:.0%}) "
             f"| {r.macs / 1e6:.2f} ({r.macs / base.macs:.0%}) | {r.latency_ms:.3f} ({r.latency_ms / base.latency_ms:.0%}) |"
         )
     return "\n".join(lines)
-
-
-def plot_costs(rows: Sequence[Cost]) -> plt.Figure:
-    """Four bar panels (accuracy, size, MACs, latency), one bar per model."""
-    panels = [("accuracy (%)", lambda r: r.accuracy, "%.2f"), ("size (MiB)", lambda r: r.size_mib, "%.3f"),
-              ("MACs (M)", lambda r: r.macs / 1e6, "%.1f"), ("latency (ms)", lambda r: r.latency_ms, "%.3f")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
-    names = [r.name for r in rows]
-    colors = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red"][: len(rows)]
-    for ax, (label, value, fmt) in zip(axes, panels):
-        bars = ax.bar(names, [value(r) for r in rows], color=colors)
-        ax.bar_label(bars, fmt=fmt, fontsize="small")
-        ax.set_title(label)
-        ax.tick_params(axis="x", rotation=20)
-    fig.suptitle("Dense vs pruned")
-    fig.tight_layout()
-    return fig
 
 
 def conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
@@ -304,60 +244,3 @@ def conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
 def channel_counts(model: nn.Module) -> list[int]:
     """Output channels of each conv of ``model.backbone`` (from the weights' shapes)."""
     return [conv.weight.shape[0] for conv, _ in conv_bn_pairs(model)]
-
-
-class ConvStack(nn.Module):
-    """A small VGG-like model for checks: ``backbone`` = conv-bn-relu blocks named like ``VGG``'s
-    (``conv0, bn0, relu0, ...``; 3x3 convs, no bias), then global average pooling and a linear classifier.
-
-    channels: ``(in, out0, out1, ...)``. The BN statistics and affine parameters are drawn at random
-    (seeded by ``seed``) so that channel permutations and pruning show in the output. Every value is drawn
-    with ``portable_random``: tests compare pruned and permuted weights of this model exactly with those
-    the reference recorded, possibly on another CPU.
-    """
-
-    def __init__(self, channels: Sequence[int] = (3, 4, 6, 5), num_classes: int = 3, seed: int = 0) -> None:
-        super().__init__()
-        rng = portable_random.generator(seed)
-        layers = []
-        for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
-            conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-            bn = nn.BatchNorm2d(c_out)
-            with torch.no_grad():
-                conv.weight.copy_(portable_random.randn(conv.weight.shape, generator=rng) * 0.5)
-                bn.weight.copy_(portable_random.rand(c_out, generator=rng) + 0.5)
-                bn.bias.copy_(portable_random.randn(c_out, generator=rng) * 0.1)
-                bn.running_mean.copy_(portable_random.randn(c_out, generator=rng) * 0.1)
-                bn.running_var.copy_(portable_random.rand(c_out, generator=rng) + 0.5)
-            layers += [(f"conv{i}", conv), (f"bn{i}", bn), (f"relu{i}", nn.ReLU(True))]
-        self.backbone = nn.Sequential(OrderedDict(layers))
-        self.classifier = nn.Linear(channels[-1], num_classes)
-        with torch.no_grad():
-            self.classifier.weight.copy_(portable_random.randn(self.classifier.weight.shape, generator=rng))
-            self.classifier.bias.zero_()
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.backbone(x)  # (N, C, H, W)
-        return self.classifier(x.mean(dim=(2, 3)))  # (N, num_classes)
-
-
-def randomize_batchnorm(model: nn.Module, seed: int) -> nn.Module:
-    """Give every BatchNorm2d of ``model`` random affine parameters and running statistics (in place), so that
-    a check notices a channel whose BN entries were not moved with it. Returns ``model``."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-    return model
-
-
-def state_dict_copy(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A plain dict of cloned CPU tensors of ``model.state_dict()`` (safe to store in a fixture)."""
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-

@@ -1,9 +1,13 @@
 """What a handed-in quantized model is, and how the grader measures what was handed in (``outcomes``' questions).
 
+Student-facing: the sawb_qat notebook saves its files with ``save_handed_in`` and ``save_bitwidths`` and checks them
+with ``grade_handed_in``, the very function the grader runs (``grading.handed_in``). The example submissions' files
+are written by ``handed_in_examples`` (``make release``), not here.
+
 ``grade_handed_in(question, path)`` returns a ``HandedInResult``: ``status`` ``missing`` (no file), ``invalid`` (not
 loadable, not the declared format, wrong keys or shapes, too large) or ``graded`` (the points, or 0 with the reason:
 off the grid, more bits than the question allows, below the threshold), and a message saying which. It runs on the CPU
-with one thread against the shipped ResNet-20 checkpoint and the embedded test split (``sawb_helpers.grading_digits``):
+with one thread against the shipped ResNet-20 checkpoint and the embedded dataset (``embedded_digits``: its test split):
 the grader's own reference quantizer (``fake_quantize``), never the student's code.
 
 The quantized-model file (``QUANTIZED_MODEL_FORMAT``), a ``dict`` saved with ``torch.save``
@@ -35,7 +39,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .checkpoints import load_pretrained, normalization_of, pretrained_info
+from .data import DataLoaders, first_images, load_dataset
+from .device import torch_threads
 from .outcomes import MAX_HANDED_IN_BYTES, BitwidthsQuestion, OutcomeQuestion, QuantizedModelQuestion
+from .profiling import model_size_bits
+from .training import evaluate
 
 QUANTIZED_MODEL_FORMAT = "compresslab quantized resnet20 v1"
 # A weight saved as float32(s_w * w_int) has w / s_w within |w_int| * 2**-23 <= 128 * 2**-23 (1.5e-5) of w_int for
@@ -89,7 +98,8 @@ def quantize_inputs(model: nn.Module, input_scales: Mapping[str, float], input_b
     handles = []
     for name in names:
         scale, bits, signed = float(input_scales[name]), int(input_bits[name]), name == names[0]
-        handles.append(modules[name].register_forward_pre_hook(lambda _, args, s=scale, b=bits, sg=signed: (fake_quantize(args[0], s, b, sg),)))
+        handles.append(modules[name].register_forward_pre_hook(
+            lambda _, args, s=scale, b=bits, sg=signed: (fake_quantize(args[0], s, b, sg),)))
     return handles
 
 
@@ -162,8 +172,8 @@ def load_quantized_model(path: Path, question: QuantizedModelQuestion, reference
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
         raise HandedInError(f"{path.name}: the state dict is not ResNet-20's (the architecture must stay unchanged): "
-                            + "; ".join(filter(None, [missing and f"missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""),
-                                                      extra and f"unexpected {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")])))
+                            + "; ".join(filter(None, [missing and f"missing {_first_three(missing)}",
+                                                      extra and f"unexpected {_first_three(extra)}"])))
     for key, value in expected.items():
         if state[key].shape != value.shape or state[key].dtype != value.dtype:
             raise HandedInError(f"{path.name}: {key} has shape {tuple(state[key].shape)} and dtype {state[key].dtype}, "
@@ -184,6 +194,10 @@ def load_quantized_model(path: Path, question: QuantizedModelQuestion, reference
     model = deepcopy(reference).cpu()
     model.load_state_dict(state)
     return model.eval(), {name: {k: float(v) if k.endswith("scale") else v for k, v in layers[name].items()} for name in names}
+
+
+def _first_three(keys: list[str]) -> str:
+    return ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
 
 
 def _positive_number(value) -> bool:
@@ -217,7 +231,8 @@ def grid_problems(model: nn.Module, layers: Mapping[str, dict]) -> list[str]:
         low, high = grid_range(entry["weight_bits"], True)
         outside = int(((steps.round() < low) | (steps.round() > high)).sum())
         if off > GRID_TOLERANCE:
-            problems.append(f"{name}: weights are not whole multiples of weight_scale {entry['weight_scale']:.4g} (off by up to {off:.3f} of a step)")
+            problems.append(f"{name}: weights are not whole multiples of weight_scale {entry['weight_scale']:.4g} "
+                            f"(off by up to {off:.3f} of a step)")
         elif outside:
             problems.append(f"{name}: {outside} weights need more than {entry['weight_bits']} bits at weight_scale "
                             f"{entry['weight_scale']:.4g} (whole numbers outside [{low}, {high}])")
@@ -227,8 +242,6 @@ def grid_problems(model: nn.Module, layers: Mapping[str, dict]) -> list[str]:
 @torch.no_grad()
 def evaluate_quantized_model(model: nn.Module, layers: Mapping[str, dict], loader: DataLoader) -> float:
     """Accuracy (%) on ``loader`` of a loaded handed-in model with each layer's input quantized as declared (CPU)."""
-    from .training import evaluate
-
     handles = quantize_inputs(model, {n: e["input_scale"] for n, e in layers.items()}, {n: e["act_bits"] for n, e in layers.items()})
     try:
         return evaluate(model, loader, device=torch.device("cpu"), progress=False)
@@ -260,7 +273,7 @@ def save_handed_in(model: nn.Module, path: str | Path) -> Path:
     """Write a calibrated ``quantize_model`` model in ``QUANTIZED_MODEL_FORMAT``: each layer's weights as
     ``s_w * linear_quantize(w, s_w, 0, weight_bits)`` (its weight scale rule applied now), its bit widths and scales,
     and the float batch-norm parameters; the grader evaluates that file (``grade_handed_in``)."""
-    from .sawb_helpers import quantized_layers
+    from .sawb_helpers import quantized_layers  # here, not above: the grader's process, which never saves, skips its heavy imports
 
     state, layers = {}, {}
     quantized = quantized_layers(model)
@@ -268,7 +281,8 @@ def save_handed_in(model: nn.Module, path: str | Path) -> Path:
         if torch.isnan(layer.input_scale):
             raise RuntimeError(f"{name} has no input scale yet: run calibrate(model, images) before saving")
         scale = layer.weight_scale()
-        state[f"{name}.weight"] = (layer.ops.linear_quantize(layer.weight.detach(), scale, 0.0, layer.weight_bits, True) * scale).float().cpu()
+        w_int = layer.ops.linear_quantize(layer.weight.detach(), scale, 0.0, layer.weight_bits, True)
+        state[f"{name}.weight"] = (w_int * scale).float().cpu()
         layers[name] = {"weight_bits": int(layer.weight_bits), "act_bits": int(layer.act_bits),
                         "weight_scale": float(scale), "input_scale": float(layer.input_scale)}
     for key, value in model.state_dict().items():
@@ -295,20 +309,17 @@ def bitwidths_json(bitwidths: Mapping[str, int]) -> str:
 # ---------------------------------------------------------------- grading
 
 
-def grade_handed_in(question: OutcomeQuestion, path: Path | None) -> HandedInResult:
+def grade_handed_in(question: OutcomeQuestion, path: Path | None, digits: DataLoaders | None = None) -> HandedInResult:
     """Grade one handed-in file (``None``: not handed in) on the CPU with one thread, against the shipped ResNet-20
-    checkpoint and the embedded test split (``sawb_helpers.grading_digits``)."""
-    from .checkpoints import load_pretrained, pretrained_info
-    from .device import torch_threads
-    from .profiling import model_size_bits
-    from .sawb_helpers import first_images, grading_digits
-    from .training import evaluate
-
+    checkpoint and ``digits``: the embedded dataset with ResNet-20's normalization (its test split measures, the first
+    training images calibrate a ``BitwidthsQuestion``'s inputs). ``None`` loads it (``embedded_digits``: the student's
+    self-check); the grader passes the copy it loaded once for the whole batch, the same values."""
     if path is None:
         return HandedInResult("missing", 0.0, f"no {question.file} beside the notebook: save it there and hand it in with the notebook")
+    if digits is None:
+        digits = embedded_digits()
     reference = load_pretrained("resnet20", torch.device("cpu"))
     threshold = pretrained_info("resnet20")["fp32_accuracy"] - question.max_drop
-    test = grading_digits().test
     try:
         with torch_threads(1):
             if isinstance(question, QuantizedModelQuestion):
@@ -317,71 +328,22 @@ def grade_handed_in(question: OutcomeQuestion, path: Path | None) -> HandedInRes
                 if problems:
                     return HandedInResult("graded", 0.0, f"{question.file} is not the model it claims to be: " + "; ".join(problems[:3])
                                           + (f"; and {len(problems) - 3} more layers" if len(problems) > 3 else ""))
-                accuracy, size = evaluate_quantized_model(model, layers, test), None
+                accuracy, size = evaluate_quantized_model(model, layers, digits.test), None
                 what = f"{question.file}: test accuracy {accuracy:.2f}%"
             else:
                 bitwidths = read_bitwidths(path, question, quantized_layer_names(reference))
-                model = quantize_bitwidths(reference, bitwidths, first_images(grading_digits().train.dataset, question.calibration_images))
-                accuracy = evaluate(model, test, device=torch.device("cpu"), progress=False)
+                model = quantize_bitwidths(reference, bitwidths, first_images(digits.train.dataset, question.calibration_images))
+                accuracy = evaluate(model, digits.test, device=torch.device("cpu"), progress=False)
                 size = model_size_bits(reference, bitwidths)
                 what = f"{question.file}: {size / 8192:.1f} KiB, test accuracy {accuracy:.2f}% (measured by the grader)"
     except HandedInError as error:
         return HandedInResult("invalid", 0.0, str(error))
     if accuracy < threshold:
-        return HandedInResult("graded", 0.0, f"{what}, below the threshold {threshold:.2f}% (fp32 minus {question.max_drop:g} points)", accuracy, size)
+        return HandedInResult("graded", 0.0, f"{what}, below the threshold {threshold:.2f}% (fp32 minus {question.max_drop:g} points)",
+                              accuracy, size)
     return HandedInResult("graded", float(question.points), f"{what}, meets the threshold {threshold:.2f}%", accuracy, size)
 
 
-# ---------------------------------------------------------------- the example submissions (``make release``)
-
-EXAMPLE_SCALE_DIGITS = 4  # significant digits kept of the examples' input scales: the float convolutions behind them
-# differ in their last bits between CPU kernels, and ``make release`` must write the same bytes on every machine
-
-
-def _example_model_file(fp32_model: nn.Module, calibration: torch.Tensor, weight_bits: int, act_bits: int, edge_bits: int,
-                        on_grid: bool = True) -> bytes:
-    """A quantized-model file of ``fp32_model`` by post-training quantization (symmetric scales), first and last layer at
-    ``edge_bits``; ``on_grid=False`` keeps the float weights while declaring the bits (a file that lies)."""
-    names = quantized_layer_names(fp32_model)
-    w_bits = {n: edge_bits if n in (names[0], names[-1]) else weight_bits for n in names}
-    a_bits = {n: edge_bits if n in (names[0], names[-1]) else act_bits for n in names}
-    model, input_scales = symmetric_quantization(fp32_model, w_bits, a_bits, calibration)
-    fp32_modules = dict(fp32_model.named_modules())
-    layers = {n: {"weight_bits": w_bits[n], "act_bits": a_bits[n], "weight_scale": symmetric_scale(fp32_modules[n].weight.detach(), w_bits[n], True),
-                  "input_scale": float(f"{input_scales[n]:.{EXAMPLE_SCALE_DIGITS}g}")} for n in names}
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    if not on_grid:
-        state |= {f"{n}.weight": fp32_modules[n].weight.detach().cpu().clone() for n in names}
-    buffer = io.BytesIO()
-    torch.save({"format": QUANTIZED_MODEL_FORMAT, "state_dict": state, "layers": layers}, buffer)
-    return buffer.getvalue()
-
-
-def example_files(notebook: str) -> dict[str, dict[str, bytes]]:
-    """``{example folder: {file name: bytes}}`` handed in beside ``notebook`` by the example submissions: ``reference``
-    meets every threshold (post-training quantization: no training, so the same bytes on every machine); ``partial``
-    hands in a W4A4 model below its threshold (2-bit weights), a W8A8 model that lies (float weights declared 8-bit)
-    and a larger variable-precision choice than the reference's (both rank on the leaderboard); ``blank`` hands in nothing."""
-    if notebook != "sawb_qat":
-        return {}
-    from .checkpoints import load_pretrained
-    from .sawb_helpers import first_images, grading_digits
-
-    fp32_model = load_pretrained("resnet20", torch.device("cpu"))
-    calibration = first_images(grading_digits().train.dataset, 128)
-    from .device import torch_threads
-
-    names = quantized_layer_names(fp32_model)
-
-    def bitwidths(bits: int) -> bytes:
-        return bitwidths_json({n: bits for n in names}).encode()
-
-    with torch_threads(1):
-        return {
-            "reference": {"ResNet20_W4A4.pt": _example_model_file(fp32_model, calibration, 4, 4, 8),
-                          "ResNet20_W8A8.pt": _example_model_file(fp32_model, calibration, 8, 8, 8),
-                          "variable_precision.json": bitwidths(3)},
-            "partial": {"ResNet20_W4A4.pt": _example_model_file(fp32_model, calibration, 2, 4, 8),
-                        "ResNet20_W8A8.pt": _example_model_file(fp32_model, calibration, 8, 8, 8, on_grid=False),
-                        "variable_precision.json": bitwidths(4)},
-        }
+def embedded_digits() -> DataLoaders:
+    """The data handed-in files are graded on: the embedded dataset with ResNet-20's normalization."""
+    return load_dataset("digits", normalization=normalization_of("resnet20"))

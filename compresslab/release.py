@@ -10,7 +10,7 @@
 - ``data/examples/{reference,blank,partial}/NOTEBOOK.ipynb``: example submissions for
   ``make grade``: the release filled with the reference code, the untouched release, and
   the release with only the first ``PARTIAL_ANSWERS`` answers filled;
-- beside them, the files those examples hand in for the notebook's outcome-graded questions (``outcomes.example_files``).
+- beside them, the files those examples hand in for the notebook's outcome-graded questions (``handed_in_examples.example_files``).
 
 ``--check`` writes nothing and exits 1 naming every file that is out of date.
 """
@@ -28,9 +28,10 @@ import nbformat
 
 from .autograder_zip import autograder_zip
 from .bundle import bundle_bytes
+from .handed_in_examples import example_files
 from .paths import course
-from .quantized_handin import example_files
 from .stubs import STUB_MARKER
+
 PARTIAL_ANSWERS = 2  # answers filled in the "partial" example submission
 BLOCK_DELIMITER = re.compile(r"# (BEGIN|END) (QUESTION|SOLUTION|TESTS|PROMPT)\b")
 

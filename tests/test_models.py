@@ -1,4 +1,4 @@
-"""Tests of compresslab.models: Net, NetWithBias, VGG, ResNet-20."""
+"""Tests of compresslab.models: Net, NetWithBias, VGG, ResNet-20, ConvStack."""
 
 import pytest
 import torch
@@ -62,3 +62,14 @@ def test_vgg_width_scales_channels(width):
     assert [m.out_channels for m in convs] == expected
     assert [m.in_channels for m in convs] == [3] + expected[:-1]
     assert model.classifier.in_features == expected[-1]
+
+
+def test_conv_stack_has_vggs_layer_names_and_draws_the_same_model_per_seed():
+    model = models.ConvStack((3, 4, 6, 5), num_classes=3, seed=7)
+    assert [name for name, _ in model.backbone.named_children()] == [f"{kind}{i}" for i in range(3) for kind in ("conv", "bn", "relu")]
+    assert [m.out_channels for m in model.backbone if isinstance(m, nn.Conv2d)] == [4, 6, 5]
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 8, 8)).shape == (2, 3)
+    same, other = models.ConvStack((3, 4, 6, 5), num_classes=3, seed=7), models.ConvStack((3, 4, 6, 5), num_classes=3, seed=8)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), same.state_dict().values()))
+    assert not torch.equal(model.backbone.bn0.running_var, other.backbone.bn0.running_var)

@@ -24,14 +24,16 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
+from compresslab.bundle import module_closure
 from compresslab.checkpoints import pretrained_info
 from compresslab.grading import grading_mode
 from compresslab.grading.engine import Limits
 from compresslab.grading.leaderboard import ranking
 from compresslab.grading.runner import grade_notebook
 from compresslab.grading.submissions import collect
+from compresslab.hidden.common import grading_digits
 from compresslab.outcomes import MAX_HANDED_IN_BYTES, BitwidthsQuestion, QuantizedModelQuestion, handed_in_files, outcome_questions
-from compresslab.quantized_handin import QUANTIZED_MODEL_FORMAT, HandedInResult, grade_handed_in
+from compresslab.quantized_handin import QUANTIZED_MODEL_FORMAT, HandedInResult, embedded_digits, grade_handed_in
 
 from conftest import EXAMPLES, ROOT
 
@@ -65,6 +67,19 @@ def test_the_reference_examples_files_earn_full_points(question):
     result = grade_handed_in(question, EXAMPLES / "reference" / question.file)
     assert (result.status, result.score) == ("graded", question.points), result.message
     assert result.accuracy >= FP32 - question.max_drop and "meets the threshold" in result.message
+
+
+def test_the_students_self_check_grades_on_the_graders_data_and_ships_without_the_examples():
+    """``grade_handed_in`` loads the embedded dataset itself for the notebook's self-check; the grader passes the copy it
+    loaded once (``hidden.common.grading_digits``): the same values. The examples' files are made outside it."""
+    own, graders = embedded_digits(), grading_digits()
+    for split in ("train", "test"):
+        for mine, theirs in zip(getattr(own, split).dataset.tensors, getattr(graders, split).dataset.tensors):
+            assert torch.equal(mine, theirs), split
+    by_the_grader, self_checked = (grade_handed_in(BITS, EXAMPLES / "reference" / BITS.file, digits) for digits in (graders, None))
+    assert (by_the_grader.status, by_the_grader.score, by_the_grader.accuracy) == ("graded", BITS.points, self_checked.accuracy)
+    closure = {path.name for path in module_closure(["from compresslab.quantized_handin import grade_handed_in, save_handed_in"])}
+    assert "handed_in_examples.py" not in closure
 
 
 def test_a_model_below_its_threshold_gets_nothing_and_says_so():

@@ -25,14 +25,16 @@ from torch.nn.utils import prune as torch_prune
 from compresslab import fixtures
 from compresslab.checkpoints import load_pretrained, normalization_of, pretrained_info
 from compresslab.data import load_dataset
-from compresslab.models import VGG
+from compresslab.device import torch_threads
+from compresslab.hidden.pruning import SORTING_TOLERANCE
+from compresslab.models import VGG, ConvStack
+from compresslab.notebook_fixtures.pruning import randomize_batchnorm
+from compresslab.plots.pruning import plot_costs, plot_layer_weights, plot_sensitivity
 from compresslab.profiling import count_macs, count_parameters
 from compresslab.pruning_helpers import (CHANNEL_PRUNE_RATIO, CHANNEL_TOLERANCE, FINE_GRAINED_TOLERANCE, FINETUNE, GRADED_SPARSE_ACCURACY,
-                                         MACS_TARGET, SIZE_TARGET, SORTING_TOLERANCE, ConvStack, bounded_fine_tune_accuracy, channel_counts,
-                                         conv_bn_pairs, expected_size_fraction,
-                                         fine_tune, format_costs, measure_costs, plot_costs, plot_layer_weights, plot_sensitivity,
-                                         prunable_weights, randomize_batchnorm, sensitivity_scan, size_fraction, sparsity, torch_threads,
-                                         weight_values)
+                                         MACS_TARGET, SIZE_TARGET, bounded_fine_tune_accuracy, channel_counts, conv_bn_pairs,
+                                         expected_size_fraction, fine_tune, format_costs, measure_costs, prunable_weights, sensitivity_scan,
+                                         size_fraction, sparsity, weight_values)
 from compresslab.training import TrainConfig, evaluate
 
 from conftest import ROOT, reference_definitions

@@ -13,7 +13,8 @@ KIB_BITS = 8 * 1024
 def ranking(results: dict[tuple[str, str, str], HandedInResult], notebook: str, question: str) -> list[tuple[str, HandedInResult]]:
     """``(student, result)`` of the configurations that met ``question``'s constraint, smallest first (then the more
     accurate, then by name)."""
-    met = [(student, r) for (student, n, q), r in results.items() if n == notebook and q == question and r.score > 0 and r.size_bits is not None]
+    met = [(student, r) for (student, n, q), r in results.items()
+           if n == notebook and q == question and r.score > 0 and r.size_bits is not None]
     return sorted(met, key=lambda item: (item[1].size_bits, -item[1].accuracy, item[0]))
 
 
@@ -32,5 +33,6 @@ def leaderboard_section(results: dict[tuple[str, str, str], HandedInResult], not
                          f"<p>{len(ranked)} of the {handed} configurations handed in ({html.escape(question.file)}) met the constraint "
                          f"(fp32 accuracy minus {question.max_drop:g} points, measured by the grader on the test split). "
                          "Information for a bonus, never a score change.</p>"
-                         + (f"<table><tr><th>rank</th><th>student</th><th>size (KiB)</th><th>test accuracy (%)</th></tr>{rows}</table>" if ranked else ""))
+                         + (f"<table><tr><th>rank</th><th>student</th><th>size (KiB)</th><th>test accuracy (%)</th></tr>{rows}</table>"
+                            if ranked else ""))
     return f"<h2>Leaderboard</h2>{''.join(parts)}" if parts else ""

@@ -1,13 +1,15 @@
-"""Hidden-test fixtures of ``pruning``: seeded inputs and the reference answers to them."""
+"""Hidden-test fixtures of ``pruning``: seeded inputs and the reference answers to them (``build``, ``SECRETS``), and the
+seeded models they start from (``seeded_vgg``, ``randomize_batchnorm``, also used by ``tests/test_pruning.py``)."""
 
 import torch
+from torch import nn
 
 from ..checkpoints import load_pretrained, normalization_of
 from ..data import load_dataset
-from . import SEED
+from ..hidden.pruning import GRADED_LOGIT_IMAGES, bounded_fine_tune_logits
 from ..models import VGG
-from ..pruning_helpers import (CHANNEL_PRUNE_RATIO, GRADED_LOGIT_IMAGES, bounded_fine_tune_logits, prunable_weights, randomize_batchnorm,
-                               state_dict_copy)
+from ..pruning_helpers import CHANNEL_PRUNE_RATIO, prunable_weights
+from . import SEED
 
 PRUNER_WIDTH = 1 / 32  # VGG with 2..16 channels: small fixture, every layer kind present
 CHANNEL_WIDTH = 1 / 16  # VGG with 4..32 channels: enough channels for varied prune ratios
@@ -20,9 +22,29 @@ def seeded_vgg(width: float, seed: int) -> VGG:
     return randomize_batchnorm(VGG(width=width), seed).eval()
 
 
+def randomize_batchnorm(model: nn.Module, seed: int) -> nn.Module:
+    """Give every BatchNorm2d of ``model`` random affine parameters and running statistics (in place), so that
+    a check notices a channel whose BN entries were not moved with it. Returns ``model``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                n = module.num_features
+                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+    return model
+
+
+def state_dict_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A plain dict of cloned CPU tensors of ``model.state_dict()`` (safe to store in a fixture)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 # Reference answers: zeroed in what the student's process receives (``fixtures.without``); the inputs stay.
-SECRETS = ("fine_grained_prune/*/mask", "fine_grained_prune/*/output", "fine_grained_prune_float64/*/mask", "fine_grained_prune_float64/*/output",
-           "pruner/masks", "pruner/applied", "pruner/pruned",
+SECRETS = ("fine_grained_prune/*/mask", "fine_grained_prune/*/output",
+           "fine_grained_prune_float64/*/mask", "fine_grained_prune_float64/*/output", "pruner/masks", "pruner/applied", "pruner/pruned",
            "num_channels/*/2", "channel_prune/per_layer", "channel_prune/ratio_*", "importance/*/importance", "sorting/sorted",
            "sorted_pruned_run/logits")
 
@@ -83,9 +105,11 @@ def build(ns: dict) -> dict:
     importance = [{"weight": w, "importance": ns["get_input_channel_importance"](w.clone()).clone()} for w in weights]
 
     model = seeded_vgg(CHANNEL_WIDTH, SEED + 2)
-    sorting = {"width": CHANNEL_WIDTH, "state_dict": state_dict_copy(model), "sorted": state_dict_copy(ns["apply_channel_sorting"](model))}
-    return {"fine_grained_prune": fine_grained, "fine_grained_prune_float64": fine_grained_float64, "pruner": pruner_case, "num_channels": num_channels,
-            "channel_prune": channel_case, "importance": importance, "sorting": sorting, "sorted_pruned_run": _sorted_pruned_run(ns)}
+    sorting = {"width": CHANNEL_WIDTH, "state_dict": state_dict_copy(model),
+               "sorted": state_dict_copy(ns["apply_channel_sorting"](model))}
+    return {"fine_grained_prune": fine_grained, "fine_grained_prune_float64": fine_grained_float64, "pruner": pruner_case,
+            "num_channels": num_channels, "channel_prune": channel_case, "importance": importance, "sorting": sorting,
+            "sorted_pruned_run": _sorted_pruned_run(ns)}
 
 
 def _pruned(fine_grained_prune, cases: dict) -> dict:
