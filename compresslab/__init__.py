@@ -13,7 +13,7 @@ One module per job:
 - ``compresslab.checkpoints`` the shipped fp32 checkpoints: load, and rebuild deterministically
 - ``compresslab.checks``      the public checks' assertions, with messages in the student's terms
 - ``compresslab.portable_random`` seeded random test inputs with the same bits on every CPU
-- ``compresslab.int8_helpers``, ``pruning_helpers``, ``kmeans_linear_helpers``, ``sawb_helpers``
+- ``compresslab.int8_cnn_helpers``, ``pruning_helpers``, ``kmeans_linear_helpers``, ``sawb_helpers``
                               the heavy lifting of one notebook each (int8_cnn, pruning,
                               kmeans_linear, sawb_qat); ``sawb_derivation`` derives SAWB coefficients
 - ``compresslab.fixtures``    the hidden tests' fixed inputs and expected outputs, at run time (load, secrets zeroed)

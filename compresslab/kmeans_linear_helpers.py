@@ -7,15 +7,16 @@ Weights use ``Z = 0`` and one scale per output channel; biases are int32 with ``
 ``S_bias = S_input * S_weight``.
 
 The notebook's graded functions are *passed in* (never imported from the notebook), so the same
-plumbing runs the reference solution, a student's answers and the hidden tests:
+plumbing runs the reference solution, a student's answers and the tests:
 
-- ``torch_threads``: a thread limit for the hidden tests' training and evaluation;
 - k-means: ``Codebook``, ``kmeans_1d`` (scikit-learn's Lloyd iterations, in 1-D), ``KMeansQuantizer`` (seed's class),
-  ``kmeans_inertia``, ``kmeans_size_bits``;
-- linear: ``fuse_model`` (seed's conv-bn fusion loop), ``calibration_images`` and
-  ``record_activations`` (seed's range-recording hooks), the seed's ready-made wrappers
-  ``QuantizedConv2d``, ``QuantizedLinear``, ``QuantizedMaxPool2d``, ``QuantizedAvgPool2d``, and
-  ``build_int8_model`` (seed's assembly loop).
+  ``kmeans_inertia`` and ``sklearn_inertia`` (the checks' clustering error), ``kmeans_size_bits``;
+- linear: ``fuse_model`` (seed's conv-bn fusion loop), ``record_activations`` (seed's range-recording hooks),
+  the seed's integer-only wrappers ``QuantizedConv2d``, ``QuantizedLinear``, ``QuantizedMaxPool2d``,
+  ``QuantizedAvgPool2d``, and ``build_int8_model`` (seed's assembly loop).
+
+The notebook's plots are in ``compresslab.plots.kmeans_linear``, the hidden checks' bounded runs in
+``compresslab.hidden.kmeans_linear``; its calibration set is ``compresslab.data.first_images``.
 """
 
 import copy
@@ -28,9 +29,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .device import torch_threads  # noqa: F401 (the notebook's hidden tests import it from here)
-from .training import TrainConfig, train
-
 Codebook = namedtuple("Codebook", ["centroids", "labels"])
 Codebook.__doc__ = """k-means codebook of one tensor: ``centroids`` (2**bitwidth,) float32, ``labels`` (numel,) int64.
 The quantized tensor is ``centroids[labels].view_as(tensor)``."""
@@ -39,10 +37,6 @@ KMEANS_SEED = 0  # random_state of scikit-learn's k-means++, the independent ref
 KMEANS_MAX_ITER, KMEANS_TOL = 300, 1e-4  # kmeans_1d stops as scikit-learn's KMeans does (its defaults)
 INPUT_SCALE = 1 / 128  # the int8 image: q = round(x / INPUT_SCALE) + INPUT_ZERO_POINT for x normalized to [-1, 1]
 INPUT_ZERO_POINT = 0
-LAB_QAT = TrainConfig(epochs=1, lr=0.01, weight_decay=0.0, seed=0)  # one k-means QAT epoch as in the lab (SGD, momentum 0.9)
-GRADED_QAT_STEPS = 4  # the hidden QAT check: the first steps of a LAB_QAT epoch, compared with the reference's
-GRADED_TEST_IMAGES = 128  # the hidden int8-accuracy check: the first test images (fp32 accuracy on the same images)
-GRADED_CALIBRATION_IMAGES = 256  # ... and the training images that calibrate its activation ranges
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +131,8 @@ class KMeansQuantizer:
     def __init__(self, model: nn.Module, bitwidth: int | dict = 4, k_means_quantize: Callable | None = None,
                  update_codebook: Callable | None = None) -> None:
         if k_means_quantize is None:
-            raise TypeError("KMeansQuantizer needs the notebook's k_means_quantize: KMeansQuantizer(model, bitwidth, k_means_quantize, update_codebook)")
+            raise TypeError("KMeansQuantizer needs the notebook's k_means_quantize: "
+                            "KMeansQuantizer(model, bitwidth, k_means_quantize, update_codebook)")
         self.k_means_quantize = k_means_quantize
         self.update_codebook = update_codebook
         self.codebook = self.quantize(model, bitwidth)
@@ -169,17 +164,6 @@ class KMeansQuantizer:
         return codebook
 
 
-def bounded_qat(model: nn.Module, loader, k_means_quantize: Callable, update_codebook: Callable, bitwidth: int = 2,
-                steps: int = GRADED_QAT_STEPS, device: torch.device | None = None) -> KMeansQuantizer:
-    """The hidden QAT check's run: k-means quantize ``model`` in place to ``bitwidth`` bits, then train it for the
-    first ``steps`` steps of a ``LAB_QAT`` epoch on ``loader`` with the codebooks updated and re-applied after every
-    step; return the quantizer (``quantizer.codebook[name].centroids``). Same functions, same seed: same centroids."""
-    quantizer = KMeansQuantizer(model, bitwidth, k_means_quantize, update_codebook)
-    train(model, loader, LAB_QAT, device=device, callbacks=[lambda: quantizer.apply(model, update_centroids=True)],
-          progress=False, max_steps=steps)
-    return quantizer
-
-
 def kmeans_size_bits(model: nn.Module, bitwidth: int, include_codebooks: bool = False) -> int:
     """Size of a k-means quantized model in bits: weight tensors (dim > 1) at ``bitwidth`` bits per
     element (their labels), every other parameter at 32 bits; plus 32 bits per centroid when
@@ -206,7 +190,8 @@ def fuse_model(model: nn.Module, fuse_conv_bn: Callable[[nn.Conv2d, nn.BatchNorm
     ptr = 0
     while ptr < len(model_fused.backbone):
         layer = model_fused.backbone[ptr]
-        if isinstance(layer, nn.Conv2d) and ptr + 1 < len(model_fused.backbone) and isinstance(model_fused.backbone[ptr + 1], nn.BatchNorm2d):
+        followed_by_bn = ptr + 1 < len(model_fused.backbone) and isinstance(model_fused.backbone[ptr + 1], nn.BatchNorm2d)
+        if isinstance(layer, nn.Conv2d) and followed_by_bn:
             fused_backbone.append(fuse_conv_bn(layer, model_fused.backbone[ptr + 1]))
             ptr += 2
         else:
@@ -214,12 +199,6 @@ def fuse_model(model: nn.Module, fuse_conv_bn: Callable[[nn.Conv2d, nn.BatchNorm
             ptr += 1
     model_fused.backbone = nn.Sequential(*fused_backbone)
     return model_fused.eval()
-
-
-def calibration_images(dataset, count: int = 512) -> torch.Tensor:
-    """The first ``count`` images of ``dataset`` as one batch ``(count, 3, 32, 32)``: the calibration
-    set (the seed uses one training batch of 512; taking the first images keeps it the same on every run)."""
-    return torch.stack([dataset[i][0] for i in range(min(count, len(dataset)))])
 
 
 @torch.no_grad()
@@ -303,7 +282,8 @@ class QuantizedLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, "
-                f"input (S={self.input_scale:.4g}, Z={self.input_zero_point}), output (S={self.output_scale:.4g}, Z={self.output_zero_point})")
+                f"input (S={self.input_scale:.4g}, Z={self.input_zero_point}), "
+                f"output (S={self.output_scale:.4g}, Z={self.output_zero_point})")
 
 
 class QuantizedMaxPool2d(nn.MaxPool2d):
@@ -377,50 +357,3 @@ def build_int8_model(model_fused: nn.Module, output_activation: dict, *,
         input_scale, weight_scale, output_scale, feature_bitwidth=feature_bitwidth, weight_bitwidth=weight_bitwidth,
         quantized_linear=quantized_linear)
     return quantized_model.eval()
-
-
-# --------------------------------------------------------------------------------------------
-# plots (seed 000's plot_matrix and plot_weight_distribution)
-# --------------------------------------------------------------------------------------------
-
-def plot_matrix(tensor: torch.Tensor, ax, title: str, vmin: float = -0.5, vmax: float = 0.5, cmap=None) -> None:
-    """Draw a 2-D tensor as a grid of coloured cells, each labelled with its value (seed 000's helper)."""
-    from matplotlib.colors import ListedColormap
-
-    tensor = tensor.detach().cpu()
-    ax.imshow(tensor.float().numpy(), vmin=vmin, vmax=vmax, cmap=cmap or ListedColormap(["white"]))
-    ax.set_title(title)
-    ax.set_yticklabels([])
-    ax.set_xticklabels([])
-    for i in range(tensor.shape[0]):
-        for j in range(tensor.shape[1]):
-            datum = tensor[i, j].item()
-            ax.text(j, i, f"{datum:.2f}" if isinstance(datum, float) else f"{datum}", ha="center", va="center", color="k")
-
-
-def plot_weight_distribution(model: nn.Module, bitwidth: int = 32):
-    """Histogram of every weight tensor (``dim > 1``) of ``model`` (seed 000's helper); for ``bitwidth <= 8``
-    the weights are expected to hold integers and get one bin per integer of the range. Returns the figure."""
-    import matplotlib.pyplot as plt
-
-    if bitwidth <= 8:
-        qmin, qmax = -(1 << (bitwidth - 1)), (1 << (bitwidth - 1)) - 1
-        bins, align = np.arange(qmin, qmax + 2), "left"
-    else:
-        bins, align = 256, "mid"
-    weights = [(name, param) for name, param in model.named_parameters() if param.dim() > 1]
-    columns = 3
-    rows = -(-len(weights) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(10, 2 * rows + 0.5), squeeze=False)
-    for ax, (name, param) in zip(axes.ravel(), weights):
-        ax.hist(param.detach().view(-1).float().cpu(), bins=bins, density=True, align=align, color="blue", alpha=0.5,
-                edgecolor="black" if bitwidth <= 4 else None)
-        if bitwidth <= 4:
-            ax.set_xticks(np.arange(start=qmin, stop=qmax + 1))
-        ax.set_xlabel(name)
-        ax.set_ylabel("density")
-    for ax in list(axes.ravel())[len(weights):]:
-        ax.axis("off")
-    fig.suptitle(f"Histogram of Weights (bitwidth={bitwidth} bits)")
-    fig.tight_layout()
-    return fig

@@ -17,7 +17,7 @@ from torch.ao.quantization.observer import MinMaxObserver
 
 from compresslab.checkpoints import load_pretrained
 from compresslab.data import first_batch, load_dataset
-from compresslab.int8_helpers import build_quantized_net
+from compresslab.int8_cnn_helpers import build_quantized_net
 from compresslab.training import evaluate
 
 from conftest import reference_definitions
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from compresslab.int8_helpers import copy_model, register_int8_input_checks
+from compresslab.int8_cnn_helpers import copy_model, register_int8_input_checks
 from compresslab.models import Net, NetWithBias
 """
 TIE = 3e-5  # random inputs keep every w * n at least this far from a .5 tie (several float32 ulps at 127)

@@ -14,7 +14,7 @@ from torch import nn
 
 from compresslab import kmeans_linear_helpers as qh
 from compresslab.checkpoints import load_pretrained, pretrained_info
-from compresslab.data import load_dataset
+from compresslab.data import first_images, load_dataset
 from compresslab.training import evaluate
 
 from conftest import reference_definitions
@@ -409,7 +409,7 @@ def test_fused_vgg_equals_unfused(ref, digits):
 @pytest.fixture(scope="module")
 def int8_vgg(ref, digits):
     fused = qh.fuse_model(load_pretrained("vgg", CPU), ref["fuse_conv_bn"])
-    _, output_activation = qh.record_activations(fused, qh.calibration_images(digits.train.dataset, 512))
+    _, output_activation = qh.record_activations(fused, first_images(digits.train.dataset, 512))
     return fused, qh.build_int8_model(fused, output_activation, **_functions(ref))
 
 

@@ -41,8 +41,9 @@ PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.
            "sklearn.datasets", "sklearn.model_selection", "sklearn.cluster", "nbformat", "otter", "otter.test_files",
            "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data",
            "compresslab.fixtures", "compresslab.models", "compresslab.plots", "compresslab.profiling",
-           "compresslab.training", "compresslab.int8_helpers", "compresslab.pruning_helpers", "compresslab.plots.pruning",
-           "compresslab.hidden.pruning", "compresslab.kmeans_linear_helpers",
+           "compresslab.training", "compresslab.int8_cnn_helpers", "compresslab.pruning_helpers", "compresslab.plots.pruning",
+           "compresslab.hidden.pruning", "compresslab.kmeans_linear_helpers", "compresslab.plots.kmeans_linear",
+           "compresslab.hidden.common", "compresslab.hidden.kmeans_linear",
            "compresslab.sawb_helpers", "compresslab.zero_shot", "compresslab.quantized_handin", "compresslab.handin")
 _LENGTH = struct.Struct(">Q")
 

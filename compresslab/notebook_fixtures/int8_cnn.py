@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from . import SEED, seeded_net
-from ..int8_helpers import copy_model, quantize_layer_weights, quantized_layers, quantized_shell
+from ..int8_cnn_helpers import LAYERS_TO_QUANTIZE, copy_model, layers_to_quantize, quantize_layer_weights, quantized_shell
 from ..models import Net
 
 
@@ -39,9 +39,10 @@ def build(ns: dict) -> dict:
         net(images)
     profile = {"images": images, "state_dict": net.state_dict(),
                "input": torch.as_tensor(net.input_activations)}
-    profile.update({name: torch.as_tensor(layer.activations) for name, layer in zip(("conv1", "conv2", "fc1", "fc2", "fc3"), quantized_layers(net))})
+    profile.update({name: torch.as_tensor(layer.activations) for name, layer in zip(LAYERS_TO_QUANTIZE, layers_to_quantize(net))})
 
-    pixels_cases = [np.random.default_rng(SEED).uniform(-1, 1, 1000), np.array([-0.25, 0.5, 3.0, -4.5]), np.array([0.1, 0.2, 0.7]), np.zeros(6)]
+    pixels_cases = [np.random.default_rng(SEED).uniform(-1, 1, 1000), np.array([-0.25, 0.5, 3.0, -4.5]), np.array([0.1, 0.2, 0.7]),
+                    np.zeros(6)]
     initial = [{"pixels": torch.as_tensor(p), "scale": float(ns["NetQuantized"].quantize_initial_input(p))} for p in pixels_cases]
 
     rng = np.random.default_rng(SEED + 1)

@@ -8,7 +8,7 @@ The one exception is the ties case: exact halves at a power-of-two scale, where 
 operations gives the exact tie and ``torch.round`` must round it to even.
 k-means codebooks of the hidden tensors are not stored (the clustering is checked by its properties
 and against scikit-learn in the test itself); only inputs are. The bounded QAT check stores the
-reference's centroids after ``bounded_qat`` of the shipped VGG and its logits on the first test images.
+reference's centroids after ``hidden.kmeans_linear.bounded_qat`` of the shipped VGG and its logits on the first test images.
 """
 
 import torch
@@ -16,8 +16,10 @@ import torch.nn.functional as F
 
 from ..checkpoints import load_pretrained
 from ..data import load_dataset
+from ..device import torch_threads
+from ..hidden.kmeans_linear import bounded_qat
+from ..kmeans_linear_helpers import Codebook
 from . import SEED
-from ..kmeans_linear_helpers import Codebook, bounded_qat, torch_threads
 
 QAT_LOGIT_IMAGES = 64  # test images whose logits after the bounded QAT run are stored
 TIE_MARGIN = 1e-3  # minimum distance of every pre-rounding value (in quantization steps) from x.5
@@ -90,7 +92,8 @@ def build(ns: dict) -> dict:
                 break
         else:
             raise RuntimeError("could not draw a linear_quantize case away from rounding ties")
-        output = ns["linear_quantize"](tensor.clone(), bits, s.clone() if torch.is_tensor(s) else s, zero_point, dtype=getattr(torch, dtype))
+        output = ns["linear_quantize"](tensor.clone(), bits, s.clone() if torch.is_tensor(s) else s, zero_point,
+                                       dtype=getattr(torch, dtype))
         cases.append({"tensor": tensor, "bitwidth": bits, "scale": s, "zero_point": zero_point, "dtype": dtype, "output": output})
     out["linear_quantize"] = cases
 
@@ -131,7 +134,8 @@ def build(ns: dict) -> dict:
 
     # ---- integer-only layers --------------------------------------------------------------------
     cases = []
-    for oc, weight_shape, input_scale, magnitude in [(6, (6, 1, 1, 1), 0.013, 0.3), (10, (10, 1), 0.0425, 2.0), (4, (4, 1, 1, 1), 0.5, 50.0)]:
+    for oc, weight_shape, input_scale, magnitude in [(6, (6, 1, 1, 1), 0.013, 0.3), (10, (10, 1), 0.0425, 2.0),
+                                                     (4, (4, 1, 1, 1), 0.5, 50.0)]:
         for _ in range(100):
             bias = torch.randn(oc, generator=g) * magnitude
             weight_scale = (torch.rand(*weight_shape, generator=g) * 0.02 + 0.001)
@@ -216,7 +220,8 @@ def build(ns: dict) -> dict:
     cases = []
     for oc, ic, k, eps in [(4, 3, 3, 1e-5), (6, 2, 1, 1e-3)]:
         weight = torch.randn(oc, ic, k, k, generator=g) * 0.3
-        case = {"weight": weight, "eps": eps, "bn_weight": torch.rand(oc, generator=g) * 1.5 + 0.25, "bn_bias": torch.randn(oc, generator=g) * 0.5,
+        case = {"weight": weight, "eps": eps, "bn_weight": torch.rand(oc, generator=g) * 1.5 + 0.25,
+                "bn_bias": torch.randn(oc, generator=g) * 0.5,
                 "bn_running_mean": torch.randn(oc, generator=g) * 0.4, "bn_running_var": torch.rand(oc, generator=g) * 2 + 0.05}
         conv = torch.nn.Conv2d(ic, oc, k, bias=False)
         bn = torch.nn.BatchNorm2d(oc, eps=eps)

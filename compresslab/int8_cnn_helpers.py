@@ -3,8 +3,18 @@
 Convention of that lab: a *scale* is the factor a real value is **multiplied**
 by to become an integer (``q = clamp(round(r * scale), -128, 127)``), stored as
 ``layer.weight.scale`` for weights and ``layer.output_scale`` for activations.
-"""
 
+The notebook's answers are *passed in*, so the same plumbing runs the reference, a student's answers and the tests:
+
+- ``LAYERS_TO_QUANTIZE``, ``layers_to_quantize``: the conv/linear layers of a ``Net``, in forward order;
+- ``copy_model``: a deep copy that keeps the lab's metadata (weight scales, recorded activations, output scales);
+- ``quantize_layer_weights``: every weight through the notebook's ``quantized_weights``, checked to be int8;
+- ``profile_activations``, ``recorded_activations``, ``merge_profiles``: run the profiling hooks, read what they
+  recorded, carry it onto the weight-quantized copy;
+- ``register_int8_input_checks``: make each layer refuse an input that is not int8-valued;
+- ``build_quantized_net``: the whole pipeline, fp32 ``Net`` to the notebook's int8 network;
+- ``quantized_shell``: the notebook's ``NetQuantized`` with given scales, to test its ``forward`` alone.
+"""
 from collections.abc import Callable
 from copy import deepcopy
 
@@ -15,14 +25,13 @@ from torch.utils.data import DataLoader
 
 from .training import evaluate
 
-QUANTIZED_LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
+LAYERS_TO_QUANTIZE = ("conv1", "conv2", "fc1", "fc2", "fc3")
 INT8_MIN, INT8_MAX = -128, 127
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
-def quantized_layers(model: nn.Module) -> list[nn.Module]:
+def layers_to_quantize(model: nn.Module) -> list[nn.Module]:
     """The conv/linear layers of a ``Net`` in forward order: conv1, conv2, fc1, fc2, fc3."""
-    return [getattr(model, name) for name in QUANTIZED_LAYERS]
+    return [getattr(model, name) for name in LAYERS_TO_QUANTIZE]
 
 
 def copy_model(model: nn.Module) -> nn.Module:
@@ -67,7 +76,7 @@ def profile_activations(model: nn.Module, loader: DataLoader, max_samples: int, 
 def recorded_activations(model: nn.Module) -> dict[str, np.ndarray]:
     """The activations the profiling hooks recorded: input, then the output of each layer."""
     values = {"input": model.input_activations}
-    values.update({f"{name} output": getattr(model, name).activations for name in QUANTIZED_LAYERS})
+    values.update({f"{name} output": getattr(model, name).activations for name in LAYERS_TO_QUANTIZE})
     return values
 
 
@@ -75,14 +84,14 @@ def merge_profiles(weights_quantized: nn.Module, profiled: nn.Module) -> nn.Modu
     """Copy of ``weights_quantized`` carrying the activations recorded on ``profiled`` (the seed's ``net_init``)."""
     merged = copy_model(weights_quantized)
     merged.input_activations = deepcopy(profiled.input_activations)
-    for name in QUANTIZED_LAYERS:
+    for name in LAYERS_TO_QUANTIZE:
         getattr(merged, name).activations = deepcopy(getattr(profiled, name).activations)
     return merged
 
 
 def register_int8_input_checks(model: nn.Module) -> None:
     """Make each quantized layer raise ``ValueError`` when its input is not integer-valued in [-128, 127]."""
-    for name in QUANTIZED_LAYERS:
+    for name in LAYERS_TO_QUANTIZE:
 
         def pre_hook(layer, inputs, name=name):
             x = inputs[0]
@@ -121,7 +130,7 @@ def quantized_shell(quantized_net_class: type, weights_quantized: nn.Module, sca
     shell = quantized_net_class.__new__(quantized_net_class)
     nn.Module.__init__(shell)
     shell.pool = weights_quantized.pool
-    for name in QUANTIZED_LAYERS:
+    for name in LAYERS_TO_QUANTIZE:
         layer = getattr(weights_quantized, name)
         layer.output_scale = scales[name]
         setattr(shell, name, layer)
