@@ -152,3 +152,55 @@ def test_no_line_is_longer_than_the_limit():
     long = [f"{path.relative_to(ROOT)}:{number}" for path in MODULES.values() if path.relative_to(ROOT).as_posix() not in GENERATED
             for number, line in enumerate(path.read_text().splitlines(), 1) if len(line) > MAX_LINE]
     assert not long, f"{len(long)} lines longer than {MAX_LINE} characters: {long[:20]}"
+
+
+NOTEBOOK_NAMES = sorted(path.stem for path in (ROOT / "solution").glob("*.ipynb"))
+# Where a module without a test module of its own name is tested: through the surface that uses it.
+TESTED_BY = {
+    "compresslab.autograder_zip": "test_gradescope",  # the zip run as Gradescope runs it
+    "compresslab.bench": "test_html_report",  # its synthetic class; make bench itself writes bench-results.md
+    "compresslab.fixtures": "test_verdicts",  # the secrets zeroed in what the student's process receives
+    "compresslab.handed_in_examples": "test_outcomes",
+    "compresslab.mistakes": "test_diagnosis",
+    "compresslab.portable_random": "test_cpu_kernels",
+    "compresslab.public_mistakes": "test_diagnosis",
+    "compresslab.quantized_handin": "test_outcomes",
+    "compresslab.stubs": "test_release",
+    "compresslab.hidden.common": "test_sawb_qat",
+    "compresslab.sawb_derivation": "test_sawb_qat",
+    "compresslab.grading.anonymous": "test_written",
+    "compresslab.grading.autograders": "test_grading",
+    "compresslab.grading.cgroups": "test_engine",
+    "compresslab.grading.cli": "test_hostile_batch",
+    "compresslab.grading.feedback": "test_outputs",
+    "compresslab.grading.handed_in": "test_outcomes",
+    "compresslab.grading.html_manual": "test_instructor_round",
+    "compresslab.grading.journal": "test_resume",
+    "compresslab.grading.leaderboard": "test_outcomes",
+    "compresslab.grading.manual": "test_instructor_round",
+    "compresslab.grading.patches": "test_hostile_notebooks",
+    "compresslab.grading.protocol": "test_verdicts",
+    "compresslab.grading.reference_checks": "test_verdicts",
+    "compresslab.grading.reports": "test_outputs",
+    "compresslab.grading.runner": "test_grading",
+    "compresslab.grading.safe_text": "test_outputs",
+    "compresslab.grading.sandbox": "test_hostile_notebooks",
+    "compresslab.grading.zygote": "test_engine",
+}
+
+
+def home_test_of(module: str) -> str | None:
+    """The test module of ``module``: ``test_<name>``, else its notebook's (``<nb>_helpers``, ``plots.<nb>``,
+    ``hidden.<nb>``, ``notebook_fixtures.<nb>``), else the one ``TESTED_BY`` names."""
+    name = module.rpartition(".")[2]
+    candidates = [f"test_{name}"] + [f"test_{nb}" for nb in NOTEBOOK_NAMES if name in (nb, f"{nb}_helpers")]
+    return next((c for c in candidates if (ROOT / "tests" / f"{c}.py").is_file()), TESTED_BY.get(module))
+
+
+def test_every_module_has_a_test_module():
+    modules = [m for m, path in MODULES.items() if path.name != "__init__.py" or m == "compresslab.plots"]
+    homeless = [m for m in modules if home_test_of(m) is None]
+    assert not homeless, f"write tests/test_<module>.py, or name the test module in TESTED_BY: {homeless}"
+    missing = {m: home_test_of(m) for m in modules if not (ROOT / "tests" / f"{home_test_of(m)}.py").is_file()}
+    assert not missing, missing
+    assert not set(TESTED_BY) - set(MODULES), "TESTED_BY names modules that no longer exist"
