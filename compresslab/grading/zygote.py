@@ -42,7 +42,8 @@ PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.
            "IPython.core.inputtransformer2", "compresslab.checks", "compresslab.checkpoints", "compresslab.data",
            "compresslab.fixtures", "compresslab.models", "compresslab.plots", "compresslab.profiling",
            "compresslab.training", "compresslab.int8_helpers", "compresslab.pruning_helpers", "compresslab.kmeans_linear_helpers",
-           "compresslab.sawb_helpers", "compresslab.zero_shot", "compresslab.quantized_handin", "compresslab.handin")
+           "compresslab.integer_kernels", "compresslab.fake_quantization", "compresslab.sawb_qat_helpers", "compresslab.plots.sawb_qat",
+           "compresslab.zero_shot", "compresslab.hidden.sawb_qat", "compresslab.quantized_handin", "compresslab.handin")
 _LENGTH = struct.Struct(">Q")
 
 

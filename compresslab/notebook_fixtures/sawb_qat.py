@@ -9,7 +9,8 @@ import math
 import torch
 
 from . import SEED
-from ..sawb_helpers import QuantOps, graded_variable_precision
+from ..fake_quantization import QuantOps
+from ..hidden.sawb_qat import graded_variable_precision
 
 
 # Reference answers: zeroed in what the student's process receives (``fixtures.without``); the inputs stay.
