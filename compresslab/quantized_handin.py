@@ -273,10 +273,11 @@ def save_handed_in(model: nn.Module, path: str | Path) -> Path:
     """Write a calibrated ``quantize_model`` model in ``QUANTIZED_MODEL_FORMAT``: each layer's weights as
     ``s_w * linear_quantize(w, s_w, 0, weight_bits)`` (its weight scale rule applied now), its bit widths and scales,
     and the float batch-norm parameters; the grader evaluates that file (``grade_handed_in``)."""
-    from .sawb_helpers import quantized_layers  # here, not above: the grader's process, which never saves, skips its heavy imports
+    # Imported here, not above: the grader's process, which never saves, skips the layers' heavier imports.
+    from .fake_quantization import fake_quantized_layers
 
     state, layers = {}, {}
-    quantized = quantized_layers(model)
+    quantized = fake_quantized_layers(model)
     for name, layer in quantized.items():
         if torch.isnan(layer.input_scale):
             raise RuntimeError(f"{name} has no input scale yet: run calibrate(model, images) before saving")

@@ -1,4 +1,4 @@
-"""Where the 8- and 9-bit SAWB coefficients of ``sawb_helpers.SAWB_COEFFICIENTS`` come from.
+"""Where the 8- and 9-bit SAWB coefficients of ``sawb_qat_helpers.SAWB_COEFFICIENTS`` come from.
 
 ``python -m compresslab.sawb_derivation`` (about a minute on a CPU) repeats the method of Choi et al.
 (MLSys 2019, SAWB): for a family of zero-mean distributions, find the clipping value alpha* that
@@ -101,7 +101,7 @@ def fit(bits: int, grid: str = "seed003", shapes=SHAPES, points: int = POINTS) -
 
 
 def main() -> None:
-    from .sawb_helpers import SAWB_COEFFICIENTS
+    from .sawb_qat_helpers import SAWB_COEFFICIENTS
 
     parser = argparse.ArgumentParser(description="Refit SAWB's (c1, c2) by the paper's method")
     parser.add_argument("--bits", type=int, nargs="+", default=[2, 3, 4, 5, 8, 9])

@@ -1,4 +1,10 @@
-"""Seeded training and evaluation loops with progress bars (one copy, shared by every notebook)."""
+"""Seeded training and evaluation loops with progress bars (one copy, shared by every notebook).
+
+- ``train``: epochs of SGD with a cosine schedule over a loader (the checkpoints, pruning's fine-tuning);
+- ``train_steps``: a fixed number of constant-lr SGD steps on a shuffled dataset, cycling over it (quantization-aware
+  training wraps it, ``fake_quantization.quantization_aware_training``);
+- ``evaluate``: top-1 accuracy; ``set_seed``: seed every generator.
+"""
 
 import random
 from collections.abc import Callable, Iterable
@@ -7,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .device import get_device
@@ -74,6 +80,47 @@ def train(
             count += len(targets)
         if count:
             losses.append(total / count)
+    model.eval()
+    return losses
+
+
+def train_steps(
+    model: nn.Module,
+    dataset: Dataset,
+    steps: int,
+    lr: float = 0.01,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: torch.device | None = None,
+    progress: bool = False,
+) -> list[float]:
+    """Train ``model`` in place for ``steps`` SGD steps (constant ``lr``, momentum 0.9, no weight decay, cross-entropy)
+    on batches of ``batch_size`` from ``dataset``; return the loss of each step.
+
+    The batches come from a loader shuffled by ``torch.Generator().manual_seed(seed)`` (incomplete last batch dropped),
+    restarted as often as ``steps`` needs; torch, NumPy and ``random`` are seeded with ``seed`` first. The model is
+    left in eval mode.
+    """
+    device = device or get_device()
+    set_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, drop_last=True)
+    if steps > 0 and len(loader) == 0:
+        raise ValueError(f"train_steps: the dataset holds {len(dataset)} examples, fewer than one batch of {batch_size}")
+    model.to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    criterion, losses = nn.CrossEntropyLoss(), []
+    with tqdm(total=steps, desc="train steps", disable=not progress, leave=False) as bar:
+        while len(losses) < steps:
+            for inputs, targets in loader:
+                if len(losses) == steps:
+                    break
+                optimizer.zero_grad()
+                loss = criterion(model(inputs.to(device)), targets.to(device))
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                bar.update()
     model.eval()
     return losses
 

@@ -14,21 +14,20 @@ Convention (the notebook's): the statistics of a batch are taken per channel ove
 spatial axes ``(N, H, W)``, as batch norm computes them, with the biased variance; the official ZeroQ code
 compares per-image statistics instead (``distill_images`` sums the notebook's loss over the layers).
 
-``zero_shot_table`` calibrates the same quantized ResNet-20 on each calibration set and measures test
-accuracy; ``graded_zero_shot`` is the hidden check's run of it.
+``zero_shot_accuracy`` calibrates a quantized ResNet-20 (``fake_quantization.quantize_model``) on one calibration set
+and measures test accuracy; ``zero_shot_table`` does so for each set. The table's plot is
+``plots.sawb_qat.plot_zero_shot``, the hidden check's run ``hidden.sawb_qat.graded_zero_shot``.
 """
 
 from collections.abc import Callable, Mapping, Sequence
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .device import get_device, torch_threads
-from .sawb_helpers import QuantOps, calibrate, graded_test_subset, quantize_model
+from .device import get_device
+from .fake_quantization import QuantOps, calibrate, quantize_model
 from .training import evaluate
 
 ZERO_SHOT_IMAGES = 16  # images in each calibration set (real, Gaussian, distilled), so the three compare alike
@@ -36,11 +35,9 @@ DISTILL_STEPS = 40  # Adam steps of the distillation (ZeroQ's code runs hundreds
 DISTILL_LR = 0.1  # Adam's learning rate on the image pixels (public ZeroQ code uses 0.1 to 0.5, with a plateau schedule)
 ZERO_SHOT_SEED = 0  # seeds the Gaussian images and the distillation's starting noise
 ZERO_SHOT_METHOD = "mse"  # scale rule of weights and inputs: the MSE search fits the shape of the calibration data
-ZERO_SHOT_CONFIGS = ((4, 4), (8, 2))  # (weight bits, activation bits), rows of the zero-shot table (at W8A8 all three sets give fp32 accuracy)
+# (weight bits, activation bits), rows of the zero-shot table (at W8A8 all three sets give fp32 accuracy)
+ZERO_SHOT_CONFIGS = ((4, 4), (8, 2))
 IMAGE_SHAPE = (3, 32, 32)  # ResNet-20's input
-
-GRADED_ZERO_SHOT_BITS = (4, 4)  # the hidden check: W4A4 calibrated on images distilled with the student's loss ...
-GRADED_ZERO_SHOT_MAX_DROP = 10.0  # ... loses at most this many points against fp32 on the graded test subset
 
 
 def gaussian_images(count: int = ZERO_SHOT_IMAGES, seed: int = ZERO_SHOT_SEED, shape: tuple = IMAGE_SHAPE) -> torch.Tensor:
@@ -109,35 +106,3 @@ def zero_shot_table(fp32_model: nn.Module, ops: QuantOps, calibration_sets: Mapp
     rows = {f"W{w}A{a}": {name: zero_shot_accuracy(fp32_model, ops, w, a, images, loader, method, device)
                           for name, images in calibration_sets.items()} for w, a in configs}
     return pd.DataFrame.from_dict(rows, orient="index")[list(calibration_sets)]
-
-
-def plot_zero_shot(table: pd.DataFrame, fp32_accuracy: float, title: str = "Calibration data for PTQ") -> plt.Figure:
-    """Grouped bars: one group per configuration, one bar per calibration set, the fp32 accuracy as a line."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.8 / len(table.columns)
-    x = np.arange(len(table.index))
-    for i, column in enumerate(table.columns):
-        ax.bar(x + (i - (len(table.columns) - 1) / 2) * width, table[column].values, width, label=column)
-    ax.axhline(fp32_accuracy, color="gray", linestyle="--", label="fp32")
-    ax.set_xticks(x, table.index)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title(title)
-    ax.legend(fontsize="small", loc="lower left")
-    fig.tight_layout()
-    return fig
-
-
-def graded_zero_shot(ops: QuantOps, bn_statistics_loss: Callable) -> tuple[float, float]:
-    """The hidden zero-shot check's run, on the CPU with one thread: images distilled from ResNet-20's checkpoint with
-    ``bn_statistics_loss`` (the module's defaults), W4A4 (``GRADED_ZERO_SHOT_BITS``) calibrated on them, and its
-    accuracy on ``graded_test_subset()``. Returns (that accuracy, the fp32 accuracy on the same images)."""
-    from .checkpoints import load_pretrained
-
-    cpu, subset = torch.device("cpu"), graded_test_subset()
-    with torch_threads(1):
-        fp32_model = load_pretrained("resnet20", cpu)
-        fp32 = evaluate(fp32_model, subset, device=cpu, progress=False)
-        images, _ = distill_images(fp32_model, bn_statistics_loss, device=cpu)
-        accuracy = zero_shot_accuracy(fp32_model, ops, *GRADED_ZERO_SHOT_BITS, images, subset, device=cpu)
-    return accuracy, fp32

@@ -97,6 +97,6 @@ def test_every_module_a_notebook_imports_is_preloaded(notebook):
 
 
 def test_a_forgotten_preload_entry_is_named(monkeypatch):
-    monkeypatch.setattr(zygote, "PRELOAD", tuple(m for m in zygote.PRELOAD if m != "compresslab.zero_shot"))
+    monkeypatch.setattr(zygote, "PRELOAD", tuple(m for m in zygote.PRELOAD if m != "compresslab.plots.sawb_qat"))
     assert missing_preloads("sawb_qat") == [
-        "compresslab/zero_shot.py: imported by sawb_qat.ipynb, not preloaded: add it to compresslab/grading/zygote.py's PRELOAD"]
+        "compresslab/plots/sawb_qat.py: imported by sawb_qat.ipynb, not preloaded: add it to compresslab/grading/zygote.py's PRELOAD"]

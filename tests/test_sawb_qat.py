@@ -11,20 +11,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compresslab import sawb_derivation, sawb_helpers
+from compresslab import sawb_derivation, sawb_qat_helpers
 from compresslab.checkpoints import load_pretrained, normalization_of
-from compresslab.data import load_dataset
+from compresslab.data import first_examples, first_images, load_dataset
+from compresslab.fake_quantization import QuantOps, calibrate, fake_quantized_layers, quantization_aware_training, quantize_model
+from compresslab.hidden.common import grading_digits
+from compresslab.integer_kernels import integer_conv2d, integer_linear
 from compresslab.profiling import model_size_bits
-from compresslab.sawb_helpers import (SAWB_COEFFICIENTS, QuantOps, calibrate, evaluate_bitwidths, fine_tune, first_examples, first_images,
-                                      integer_conv2d, integer_linear, layer_sizes, quantize_model, quantized_layers,
-                                      search_path, weight_errors)
+from compresslab.sawb_qat_helpers import SAWB_COEFFICIENTS, evaluate_bitwidths, layer_sizes, search_path, weight_errors
+from compresslab.training import evaluate
 
 from conftest import reference_definitions
 
 CPU = torch.device("cpu")
 GRADED = ("linear_quantize", "linear_dequantize", "get_scale", "reset_scale_and_zero_point", "_quantize_func_STE",
           "quantized_linear_function", "quantized_conv2d_function", "greedy_bitwidth_path", "bn_statistics_loss")
-PRELUDE = "import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom compresslab.sawb_helpers import SAWB_COEFFICIENTS, integer_conv2d, integer_linear\n"
+PRELUDE = ("import numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+           "from compresslab.integer_kernels import integer_conv2d, integer_linear\nfrom compresslab.sawb_qat_helpers import SAWB_COEFFICIENTS\n")
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +160,7 @@ def _numpy_scale(x: np.ndarray, bits: int, method: str, signed: bool) -> float:
 def _dataset_cases():
     g = torch.Generator().manual_seed(5)
     return {"gaussian": torch.randn(20000, generator=g) * 0.05, "relu": torch.relu(torch.randn(20000, generator=g)),
-            "laplace": sawb_helpers.make_datasets(20000, 0.1, 7)["B"], "constant": torch.full((50,), 0.3) * torch.sign(torch.randn(50, generator=g)),
+            "laplace": sawb_qat_helpers.make_datasets(20000, 0.1, 7)["B"], "constant": torch.full((50,), 0.3) * torch.sign(torch.randn(50, generator=g)),
             "zeros": torch.zeros(8)}
 
 
@@ -209,7 +212,7 @@ def test_asymmetric_range_maps_min_to_low_end(ref):
 
 
 def test_issue_mse_properties_on_the_stored_datasets(ref):
-    mse, bias = sawb_helpers.mse_table(sawb_helpers.load_datasets(), ["symmetric", "mse", "sawb", "3sigma"], [8, 4, 2], ref["reset_scale_and_zero_point"],
+    mse, bias = sawb_qat_helpers.mse_table(sawb_qat_helpers.load_datasets(), ["symmetric", "mse", "sawb", "3sigma"], [8, 4, 2], ref["reset_scale_and_zero_point"],
                                        lambda x, s, z, b: ref["linear_dequantize"](ref["linear_quantize"](x, s, z, b), s, z))
     for bits in (4, 2):
         assert mse.loc["sawb", ("A", bits)] < mse.loc["symmetric", ("A", bits)]
@@ -219,9 +222,9 @@ def test_issue_mse_properties_on_the_stored_datasets(ref):
 
 
 def test_stored_datasets_are_reproducible():
-    stored, fresh = sawb_helpers.load_datasets(), sawb_helpers.make_datasets()
+    stored, fresh = sawb_qat_helpers.load_datasets(), sawb_qat_helpers.make_datasets()
     for name in ("A", "B"):
-        assert stored[name].dtype == torch.float32 and stored[name].shape == (sawb_helpers.DATASET_SIZE,)
+        assert stored[name].dtype == torch.float32 and stored[name].shape == (sawb_qat_helpers.DATASET_SIZE,)
         assert torch.equal(stored[name], fresh[name])
     assert stored["A"].std().item() == pytest.approx(0.05, rel=0.02) and stored["B"].std().item() == pytest.approx(0.05, rel=0.02)
     kurtosis = {k: ((v - v.mean()) ** 4).mean().item() / v.var().item() ** 2 for k, v in stored.items()}
@@ -231,13 +234,13 @@ def test_stored_datasets_are_reproducible():
 # ---------------------------------------------------------------- SAWB coefficients
 
 
-@pytest.mark.parametrize("bits", sawb_helpers.DERIVED_SAWB_BITS)
+@pytest.mark.parametrize("bits", sawb_qat_helpers.DERIVED_SAWB_BITS)
 def test_derived_sawb_pairs_are_reproduced(bits):
     c1, c2 = sawb_derivation.fit(bits, "seed003")
     assert (round(c1, 2), round(c2, 2)) == SAWB_COEFFICIENTS[bits]
 
 
-@pytest.mark.parametrize("bits", sawb_helpers.PUBLISHED_SAWB_BITS)
+@pytest.mark.parametrize("bits", sawb_qat_helpers.PUBLISHED_SAWB_BITS)
 def test_published_pairs_predict_the_papers_grid_optimum(bits):
     """The published pairs were fitted for 2**b levels spanning [-alpha, alpha]: on that grid they predict the
     MSE-optimal clip of a Gaussian and a Laplacian within 6%."""
@@ -255,7 +258,7 @@ def test_published_pairs_predict_the_papers_grid_optimum(bits):
 
 def test_converter_layers_bits_and_signs(resnet, ops):
     model = quantize_model(resnet, ops, 4, 2, "sawb")
-    layers = quantized_layers(model)
+    layers = fake_quantized_layers(model)
     assert list(layers) == list(layer_sizes(resnet)) and len(layers) == 22  # 21 convolutions and the classifier
     for name, layer in layers.items():
         edge = name in ("conv1", "fc")
@@ -264,7 +267,7 @@ def test_converter_layers_bits_and_signs(resnet, ops):
         assert layer.act_method == ("symmetric" if name == "conv1" else "sawb")
     assert all(torch.equal(a, b) for a, b in zip(resnet.state_dict().values(), [v for k, v in model.state_dict().items() if not k.endswith("input_scale")]))
     mixed = quantize_model(resnet, ops, 8, 16, "symmetric", first_last_bits=None, bitwidths={"layer3.0.conv1": 3})
-    assert quantized_layers(mixed)["layer3.0.conv1"].weight_bits == 3 and quantized_layers(mixed)["conv1"].act_bits == 16
+    assert fake_quantized_layers(mixed)["layer3.0.conv1"].weight_bits == 3 and fake_quantized_layers(mixed)["conv1"].act_bits == 16
 
 
 def test_uncalibrated_model_refuses_to_run(resnet, ops):
@@ -280,7 +283,7 @@ def test_integer_path_matches_simulated_path(resnet, ops, digits):
         assert all(s > 0 and math.isfinite(s) for s in scales.values())
         with torch.no_grad():
             integer = model(images)
-            for layer in quantized_layers(model).values():
+            for layer in fake_quantized_layers(model).values():
                 layer.simulate = True
             simulated = model(images)
         torch.testing.assert_close(integer, simulated, rtol=0, atol=0.02 * simulated.abs().max().item())
@@ -307,7 +310,7 @@ def test_fine_tuning_is_seeded_and_reestimates_batch_norm(resnet, ops, digits):
     for _ in range(2):
         model = quantize_model(resnet, ops, 4, 4, "sawb")
         calibrate(model, first_images(digits.train.dataset, 64), device=CPU)
-        losses = fine_tune(model, digits.train.dataset, 2, device=CPU)
+        losses = quantization_aware_training(model, digits.train.dataset, 2, device=CPU)
         assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
         norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         assert all(m.momentum == 0.1 and int(m.num_batches_tracked) == 2 for m in norms)
@@ -329,7 +332,7 @@ def test_model_size_counts_quantized_weights_and_float_rest(resnet):
 
 
 def test_greedy_path_takes_the_cheapest_step_each_time(ref, resnet, ops):
-    choices = sawb_helpers.VP_BIT_CHOICES
+    choices = sawb_qat_helpers.VP_BIT_CHOICES
     sizes, errors = layer_sizes(resnet), weight_errors(resnet, ops, choices)
     path = ref["greedy_bitwidth_path"](sizes, errors, choices)
     assert len(path) == 1 + len(sizes) * (len(choices) - 1)
@@ -380,8 +383,8 @@ def test_search_path_from_a_guess(start, calls_expected):
 def test_variable_precision_result_is_smaller_and_accurate(ref, resnet, ops, digits):
     images, labels = first_examples(digits.test.dataset, 128)
     calibration = first_images(digits.train.dataset, 128)
-    fp32 = sawb_helpers.evaluate(resnet, digits.test, device=CPU, progress=False)
-    result = sawb_helpers.variable_precision_search(resnet, ops, ref["greedy_bitwidth_path"], images, labels, calibration, fp32 - 2.0, device=CPU)
+    fp32 = evaluate(resnet, digits.test, device=CPU, progress=False)
+    result = sawb_qat_helpers.variable_precision_search(resnet, ops, ref["greedy_bitwidth_path"], images, labels, calibration, fp32 - 2.0, device=CPU)
     assert result.evaluated[result.chosen] >= fp32 - 2.0
     assert model_size_bits(resnet, result.bitwidths) < model_size_bits(resnet, {n: 8 for n in result.bitwidths})
     integer = evaluate_bitwidths(resnet, ops, result.bitwidths, calibration, digits.test, device=CPU)
@@ -392,8 +395,8 @@ def test_variable_precision_result_is_smaller_and_accurate(ref, resnet, ops, dig
 
 
 def test_grading_digits_is_loaded_once_and_matches_load_dataset(digits):
-    assert sawb_helpers.grading_digits() is sawb_helpers.grading_digits()
-    shared = sawb_helpers.grading_digits()
+    assert grading_digits() is grading_digits()
+    shared = grading_digits()
     for split in ("train", "test"):
         ours, theirs = getattr(shared, split).dataset, getattr(digits, split).dataset
         assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours.tensors, theirs.tensors))

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from compresslab.training import TrainConfig, evaluate, set_seed, train
+from compresslab.training import TrainConfig, evaluate, set_seed, train, train_steps
 
 CPU = torch.device("cpu")
 
@@ -127,3 +127,40 @@ def test_evaluate_feeds_the_preprocessed_inputs_to_the_model():
     labels = torch.arange(8) % 10
     shift = lambda x: x.roll(1, dims=1)  # one-hot of label + 1: always wrong
     assert evaluate(nn.Identity(), one_hot_loader(labels, labels), extra_preprocess=[shift], device=CPU, progress=False) == 0.0
+
+
+def test_train_steps_runs_that_many_constant_lr_momentum_steps_over_reshuffled_epochs():
+    """5 steps on 40 examples in batches of 16 (incomplete batch dropped): 2 steps per pass, so the loader restarts
+    twice; the same losses and weights as SGD (momentum 0.9, no decay) written out by hand on the same batches."""
+    data = separable_data(n=40)
+    model = nn.Linear(4, 2)
+    expected = nn.Linear(4, 2)
+    expected.load_state_dict(model.state_dict())
+    losses = train_steps(model, data, 5, lr=0.1, batch_size=16, seed=3, device=CPU)
+
+    set_seed(3)
+    loader = DataLoader(data, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(3), drop_last=True)
+    optimizer = torch.optim.SGD(expected.parameters(), lr=0.1, momentum=0.9)
+    by_hand = []
+    for inputs, targets in [batch for _ in range(3) for batch in loader][:5]:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(expected(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        by_hand.append(loss.item())
+    assert losses == by_hand and all(math.isfinite(v) for v in losses)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), expected.state_dict().values()))
+    assert not model.training
+
+
+def test_train_steps_is_reproducible_and_refuses_a_dataset_smaller_than_a_batch():
+    def run():
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        torch.manual_seed(0)
+        model.apply(lambda m: m.reset_parameters() if isinstance(m, nn.Linear) else None)
+        return train_steps(model, separable_data(), 3, batch_size=16, device=CPU), model.state_dict()
+
+    (first_losses, first), (second_losses, second) = run(), run()
+    assert first_losses == second_losses and all(torch.equal(first[k], second[k]) for k in first)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        train_steps(nn.Linear(4, 2), separable_data(n=10), 1, batch_size=16, device=CPU)

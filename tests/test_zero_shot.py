@@ -15,7 +15,10 @@ from compresslab.grading.autograders import otter_tests
 from compresslab.paths import course
 from compresslab.checkpoints import load_pretrained
 from compresslab.device import torch_threads
-from compresslab.sawb_helpers import QuantOps, first_images, grading_digits
+from compresslab.data import first_images
+from compresslab.fake_quantization import QuantOps
+from compresslab.hidden.common import grading_digits
+from compresslab.hidden.sawb_qat import GRADED_ZERO_SHOT_MAX_DROP, graded_zero_shot
 from compresslab.training import evaluate
 
 from test_sawb_qat import ref  # noqa: F401 (the master's graded functions, a fixture)
@@ -109,14 +112,14 @@ def test_distilled_images_calibrate_w4a4_as_well_as_real_ones_and_far_better_tha
 
 def test_hidden_accuracy_check_passes_the_reference_and_fails_undistilled_noise(ref):
     ops = QuantOps.from_namespace(ref)
-    accuracy, fp32 = zero_shot.graded_zero_shot(ops, ref["bn_statistics_loss"])
-    assert accuracy >= fp32 - zero_shot.GRADED_ZERO_SHOT_MAX_DROP
+    accuracy, fp32 = graded_zero_shot(ops, ref["bn_statistics_loss"])
+    assert accuracy >= fp32 - GRADED_ZERO_SHOT_MAX_DROP
 
     def no_loss(features, running_mean, running_var, eps):  # leaves the starting Gaussian noise as it is
         return features.sum() * 0
 
-    noise_accuracy, _ = zero_shot.graded_zero_shot(ops, no_loss)
-    assert noise_accuracy < fp32 - zero_shot.GRADED_ZERO_SHOT_MAX_DROP, "the hidden check cannot tell distilled data from noise"
+    noise_accuracy, _ = graded_zero_shot(ops, no_loss)
+    assert noise_accuracy < fp32 - GRADED_ZERO_SHOT_MAX_DROP, "the hidden check cannot tell distilled data from noise"
 
 
 def test_fixtures_hold_the_reference_losses(ref):

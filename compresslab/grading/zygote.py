@@ -43,8 +43,9 @@ PRELOAD = ("numpy", "pandas", "torch", "torchvision", "torchprofile", "torch.ao.
            "compresslab.fixtures", "compresslab.models", "compresslab.plots", "compresslab.profiling",
            "compresslab.training", "compresslab.int8_cnn_helpers", "compresslab.pruning_helpers", "compresslab.plots.pruning",
            "compresslab.hidden.pruning", "compresslab.kmeans_linear_helpers", "compresslab.plots.kmeans_linear",
-           "compresslab.hidden.common", "compresslab.hidden.kmeans_linear",
-           "compresslab.sawb_helpers", "compresslab.zero_shot", "compresslab.quantized_handin", "compresslab.handin")
+           "compresslab.hidden.common", "compresslab.hidden.kmeans_linear", "compresslab.integer_kernels",
+           "compresslab.fake_quantization", "compresslab.sawb_qat_helpers", "compresslab.plots.sawb_qat", "compresslab.zero_shot",
+           "compresslab.hidden.sawb_qat", "compresslab.quantized_handin", "compresslab.handin")
 _LENGTH = struct.Struct(">Q")
 
 

@@ -9,7 +9,8 @@ import math
 import torch
 
 from . import SEED
-from ..sawb_helpers import QuantOps, graded_variable_precision
+from ..fake_quantization import QuantOps
+from ..hidden.sawb_qat import graded_variable_precision
 
 
 # Reference answers: zeroed in what the student's process receives (``fixtures.without``); the inputs stay.
@@ -34,7 +35,8 @@ def build(ns: dict) -> dict:
         "quantized_conv2d": _quantized_conv2d(ns, g),
         "greedy_path": _greedy_path(ns, g),
         "variable_precision": _variable_precision(ns),
-        "bn_statistics_loss": _bn_statistics_loss(ns, torch.Generator().manual_seed(SEED + 10)),  # its own stream: the cases above stay as they were
+        # its own stream: the cases above stay as they were
+        "bn_statistics_loss": _bn_statistics_loss(ns, torch.Generator().manual_seed(SEED + 10)),
     }
 
 
@@ -53,7 +55,8 @@ def _linear_quantize(ns: dict, g: torch.Generator) -> list:
         (torch.relu(torch.randn(64, generator=g)), 0.02, 0.0, 5, False),  # post-ReLU values, top clipped
         (torch.arange(-9, 10, dtype=torch.float32) * 0.125, 0.25, 0.0, 3, True),  # exact halves: round half to even
         (torch.randn(30, generator=g).double() * 3, 0.5, 1.0, 6, False),  # float64 input keeps its dtype
-        (torch.arange(-9, 10, dtype=torch.float32) * 0.125, 0.25, 1.0, 4, True),  # halves, odd zero point: round(x / s - z) != round(x / s) - z
+        # halves, odd zero point: round(x / s - z) != round(x / s) - z
+        (torch.arange(-9, 10, dtype=torch.float32) * 0.125, 0.25, 1.0, 4, True),
     ]
     for x, scale, zero_point, bits, signed in specs:
         out = ns["linear_quantize"](x.clone(), scale, zero_point, bits, signed)
@@ -146,7 +149,8 @@ def _integer_operands(g: torch.Generator, x_shape: tuple, w_shape: tuple, x_bits
 
 def _quantized_linear(ns: dict, g: torch.Generator) -> list:
     cases = []
-    for n, fan_in, fan_out, x_bits, w_bits, bias, s_x, s_w in [(5, 17, 6, 8, 8, True, 0.0123, 0.0047), (3, 64, 10, 4, 4, True, 0.21, torch.tensor(0.013)),
+    for n, fan_in, fan_out, x_bits, w_bits, bias, s_x, s_w in [(5, 17, 6, 8, 8, True, 0.0123, 0.0047),
+                                                               (3, 64, 10, 4, 4, True, 0.21, torch.tensor(0.013)),
                                                                (4, 30, 7, 2, 2, False, torch.tensor(0.7), 0.05)]:
         x, w, b = _integer_operands(g, (n, fan_in), (fan_out, fan_in), x_bits, w_bits, bias)
         out = ns["quantized_linear_function"](x.clone(), w.clone(), None if b is None else b.clone(), s_x, s_w)
@@ -166,7 +170,8 @@ def _quantized_conv2d(ns: dict, g: torch.Generator) -> list:
     ]
     for x_shape, w_shape, stride, padding, dilation, groups, bits, bias, (s_x, s_w) in specs:
         x, w, b = _integer_operands(g, x_shape, w_shape, bits, bits, bias)
-        out = ns["quantized_conv2d_function"](x.clone(), w.clone(), None if b is None else b.clone(), s_x, s_w, stride, padding, dilation, groups)
+        out = ns["quantized_conv2d_function"](x.clone(), w.clone(), None if b is None else b.clone(), s_x, s_w, stride, padding, dilation,
+                                              groups)
         cases.append({"input": x, "weight": w, "bias": b, "input_scale": s_x, "weight_scale": s_w, "stride": stride, "padding": padding,
                       "dilation": dilation, "groups": groups, "output": out.clone()})
     return cases
