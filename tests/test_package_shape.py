@@ -168,6 +168,8 @@ TESTED_BY = {
     "compresslab.stubs": "test_release",
     "compresslab.hidden.common": "test_sawb_qat",
     "compresslab.sawb_derivation": "test_sawb_qat",
+    "compresslab.fake_quantization": "test_sawb_qat",
+    "compresslab.integer_kernels": "test_sawb_qat",
     "compresslab.grading.anonymous": "test_written",
     "compresslab.grading.autograders": "test_grading",
     "compresslab.grading.cgroups": "test_engine",

@@ -1,4 +1,7 @@
-"""Plots people compare: histograms of weights/activations and accuracy or cost comparisons.
+"""Plots people compare: every plot of the package lives in this package.
+
+Here, the plots several notebooks share: histograms of weights/activations and accuracy or cost comparisons. A
+notebook's own plots are in ``plots/<notebook>.py`` (``kmeans_linear``, ``pruning``, ``sawb_qat``).
 
 Every function draws on a new figure and returns it (the notebook shows it; tests inspect it).
 """
