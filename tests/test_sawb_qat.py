@@ -412,3 +412,19 @@ def test_conv_with_per_channel_weight_scales_matches_float(ref):
     out = ref["quantized_conv2d_function"](x, w, b, s_x, s_w, 1, 1, 1, 1)  # W_out == C_out == 5: a width broadcast would not raise
     expected = F.conv2d(x.double() * s_x, w.double() * s_w.double().view(-1, 1, 1, 1), b.double() * s_x * s_w.double(), 1, 1)
     torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_table1_and_zero_shot_plots_draw_one_bar_per_cell_and_the_fp32_line():
+    import pandas as pd
+
+    from compresslab.plots.sawb_qat import plot_table1, plot_zero_shot
+
+    table1 = pd.DataFrame([[80.0, 82.0, 70.0, 75.0], [10.0, 40.0, 12.0, 30.0]], index=["W8A8", "W2A2"],
+                          columns=pd.MultiIndex.from_tuples([("PTQ", "sawb"), ("QAT", "sawb"), ("PTQ", "symmetric"), ("QAT", "symmetric")]))
+    zero_shot = pd.DataFrame([[85.0, 60.0, 80.0]], index=["W8A8"], columns=["real", "Gaussian", "distilled"])
+    for figure, table, labels in [(plot_table1(table1, 90.0), table1, ["PTQ sawb", "QAT sawb", "PTQ symmetric", "QAT symmetric"]),
+                                  (plot_zero_shot(zero_shot, 90.0), zero_shot, ["real", "Gaussian", "distilled"])]:
+        ax = figure.axes[0]
+        assert sorted(bar.get_height() for bar in ax.patches) == sorted(table.to_numpy().ravel().tolist())
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fp32", *labels]
+        assert [line.get_ydata()[0] for line in ax.get_lines()] == [90.0]

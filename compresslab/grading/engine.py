@@ -46,6 +46,16 @@ UNSAFE_NOTE = "graded unsafely (UNSAFE=1: no isolation)"  # starts the message o
 WITHHELD = "the exception's message quoted the hidden test's code, so it is withheld"
 
 
+# The limits' command-line options: (option, type, environment variable giving the default, default, meaning).
+LIMIT_OPTIONS = (
+    ("--timeout", float, "TIMEOUT", 600, "seconds allowed per notebook"),
+    ("--cell-timeout", float, "CELL_TIMEOUT", 300, "seconds allowed per cell"),
+    ("--memory-gb", float, "MEMORY_GB", 8, "address-space limit per notebook in GiB"),
+    ("--processes", int, "PROCESSES", 64, "processes and threads a notebook may start"),
+    ("--scratch-gb", float, "SCRATCH_GB", 1, "private tmpfs per notebook (its /tmp, /var/tmp, /dev/shm and folder together) in GiB"),
+)
+
+
 @dataclass(frozen=True)
 class Limits:
     notebook_seconds: float = 600.0  # wall time for executing the notebook and its tests
@@ -58,36 +68,9 @@ class Limits:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """The limits as command-line options whose defaults come from the environment (``make grade``'s variables), for
         ``make grade`` and Gradescope's runner alike; ``from_arguments`` makes the ``Limits`` of the parsed options."""
-        parser.add_argument(
-            "--timeout",
-            type=float,
-            default=float(os.environ.get("TIMEOUT", 600)),
-            help="seconds allowed per notebook (default: $TIMEOUT or 600)",
-        )
-        parser.add_argument(
-            "--cell-timeout",
-            type=float,
-            default=float(os.environ.get("CELL_TIMEOUT", 300)),
-            help="seconds allowed per cell (default: $CELL_TIMEOUT or 300)",
-        )
-        parser.add_argument(
-            "--memory-gb",
-            type=float,
-            default=float(os.environ.get("MEMORY_GB", 8)),
-            help="address-space limit per notebook in GiB (default: $MEMORY_GB or 8)",
-        )
-        parser.add_argument(
-            "--processes",
-            type=int,
-            default=int(os.environ.get("PROCESSES", 64)),
-            help="processes and threads a notebook may start (default: $PROCESSES or 64)",
-        )
-        parser.add_argument(
-            "--scratch-gb",
-            type=float,
-            default=float(os.environ.get("SCRATCH_GB", 1)),
-            help="private tmpfs per notebook (its /tmp, /var/tmp, /dev/shm and folder together) in GiB (default: $SCRATCH_GB or 1)",
-        )
+        for option, kind, variable, default, meaning in LIMIT_OPTIONS:
+            parser.add_argument(option, type=kind, default=kind(os.environ.get(variable, default)),
+                                help=f"{meaning} (default: ${variable} or {default})")
 
     @staticmethod
     def from_arguments(args: argparse.Namespace) -> "Limits":

@@ -34,21 +34,29 @@ def plot_mse_table(table: pd.DataFrame, title: str = "Quantization MSE by calibr
     return fig
 
 
-def plot_table1(table: pd.DataFrame, fp32_accuracy: float, title: str = "Quantized ResNet-20") -> plt.Figure:
-    """Grouped bars of Table 1: one group per configuration, one bar per (PTQ/QAT, method)."""
-    fig, ax = plt.subplots(figsize=(9, 4))
+def _accuracy_groups(table: pd.DataFrame, fp32_accuracy: float, title: str, labels: list[str], figsize: tuple[float, float],
+                     **legend) -> plt.Figure:
+    """Grouped bars of test accuracy (%): one group per row of ``table``, one bar per column (labelled ``labels``),
+    the fp32 accuracy as a dashed line; ``legend``: where matplotlib puts the legend."""
+    fig, ax = plt.subplots(figsize=figsize)
     width = 0.8 / len(table.columns)
     x = np.arange(len(table.index))
-    for i, column in enumerate(table.columns):
-        ax.bar(x + (i - (len(table.columns) - 1) / 2) * width, table[column].values, width, label=" ".join(column))
+    for i, (column, label) in enumerate(zip(table.columns, labels)):
+        ax.bar(x + (i - (len(table.columns) - 1) / 2) * width, table[column].values, width, label=label)
     ax.axhline(fp32_accuracy, color="gray", linestyle="--", label="fp32")
     ax.set_xticks(x, table.index)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    ax.legend(ncol=5, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    ax.legend(fontsize="small", **legend)
     fig.tight_layout()
     return fig
+
+
+def plot_table1(table: pd.DataFrame, fp32_accuracy: float, title: str = "Quantized ResNet-20") -> plt.Figure:
+    """Grouped bars of Table 1: one group per configuration, one bar per (PTQ/QAT, method)."""
+    labels = [" ".join(column) for column in table.columns]
+    return _accuracy_groups(table, fp32_accuracy, title, labels, (9, 4), ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.1))
 
 
 def plot_tradeoff(model: nn.Module, path: Sequence[Mapping[str, int]], evaluated: Mapping[int, float], chosen: int,
@@ -89,16 +97,4 @@ def plot_bitwidths(bitwidths: Mapping[str, int], sizes: Mapping[str, int]) -> pl
 
 def plot_zero_shot(table: pd.DataFrame, fp32_accuracy: float, title: str = "Calibration data for PTQ") -> plt.Figure:
     """Grouped bars: one group per configuration, one bar per calibration set, the fp32 accuracy as a line."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.8 / len(table.columns)
-    x = np.arange(len(table.index))
-    for i, column in enumerate(table.columns):
-        ax.bar(x + (i - (len(table.columns) - 1) / 2) * width, table[column].values, width, label=column)
-    ax.axhline(fp32_accuracy, color="gray", linestyle="--", label="fp32")
-    ax.set_xticks(x, table.index)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title(title)
-    ax.legend(fontsize="small", loc="lower left")
-    fig.tight_layout()
-    return fig
+    return _accuracy_groups(table, fp32_accuracy, title, list(table.columns), (8, 4), loc="lower left")
