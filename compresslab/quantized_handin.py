@@ -7,8 +7,8 @@ are written by ``handed_in_examples`` (``make release``), not here.
 ``grade_handed_in(question, path)`` returns a ``HandedInResult``: ``status`` ``missing`` (no file), ``invalid`` (not
 loadable, not the declared format, wrong keys or shapes, too large) or ``graded`` (the points, or 0 with the reason:
 off the grid, more bits than the question allows, below the threshold), and a message saying which. It runs on the CPU
-with one thread against the shipped ResNet-20 checkpoint and the embedded dataset (``embedded_digits``: its test split):
-the grader's own reference quantizer (``fake_quantize``), never the student's code.
+with one thread against the shipped ResNet-20 checkpoint and the embedded dataset (``checkpoints.embedded_digits``: its
+test split): the grader's own reference quantizer (``fake_quantize``), never the student's code.
 
 The quantized-model file (``QUANTIZED_MODEL_FORMAT``), a ``dict`` saved with ``torch.save``
 (``save_handed_in`` writes it from the notebook's quantized model):
@@ -39,8 +39,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .checkpoints import load_pretrained, normalization_of, pretrained_info
-from .data import DataLoaders, first_images, load_dataset
+from .checkpoints import embedded_digits, load_pretrained, pretrained_info
+from .data import first_images
 from .device import torch_threads
 from .outcomes import MAX_HANDED_IN_BYTES, BitwidthsQuestion, OutcomeQuestion, QuantizedModelQuestion
 from .profiling import model_size_bits
@@ -310,15 +310,14 @@ def bitwidths_json(bitwidths: Mapping[str, int]) -> str:
 # ---------------------------------------------------------------- grading
 
 
-def grade_handed_in(question: OutcomeQuestion, path: Path | None, digits: DataLoaders | None = None) -> HandedInResult:
+def grade_handed_in(question: OutcomeQuestion, path: Path | None) -> HandedInResult:
     """Grade one handed-in file (``None``: not handed in) on the CPU with one thread, against the shipped ResNet-20
-    checkpoint and ``digits``: the embedded dataset with ResNet-20's normalization (its test split measures, the first
-    training images calibrate a ``BitwidthsQuestion``'s inputs). ``None`` loads it (``embedded_digits``: the student's
-    self-check); the grader passes the copy it loaded once for the whole batch, the same values."""
+    checkpoint and the embedded dataset with ResNet-20's normalization (``checkpoints.embedded_digits``, loaded once per
+    process: its test split measures, its first training images calibrate a ``BitwidthsQuestion``'s inputs). The
+    student's self-check and the grader run this same function on the same data."""
     if path is None:
         return HandedInResult("missing", 0.0, f"no {question.file} beside the notebook: save it there and hand it in with the notebook")
-    if digits is None:
-        digits = embedded_digits()
+    digits = embedded_digits("resnet20")
     reference = load_pretrained("resnet20", torch.device("cpu"))
     threshold = pretrained_info("resnet20")["fp32_accuracy"] - question.max_drop
     try:
@@ -343,8 +342,3 @@ def grade_handed_in(question: OutcomeQuestion, path: Path | None, digits: DataLo
         return HandedInResult("graded", 0.0, f"{what}, below the threshold {threshold:.2f}% (fp32 minus {question.max_drop:g} points)",
                               accuracy, size)
     return HandedInResult("graded", float(question.points), f"{what}, meets the threshold {threshold:.2f}%", accuracy, size)
-
-
-def embedded_digits() -> DataLoaders:
-    """The data handed-in files are graded on: the embedded dataset with ResNet-20's normalization."""
-    return load_dataset("digits", normalization=normalization_of("resnet20"))

@@ -25,7 +25,8 @@ import torch
 from nbclient import NotebookClient
 
 from compresslab.bundle import module_closure
-from compresslab.checkpoints import pretrained_info
+from compresslab.checkpoints import embedded_digits, normalization_of, pretrained_info
+from compresslab.data import load_dataset
 from compresslab.grading import grading_mode
 from compresslab.grading.engine import Limits
 from compresslab.grading.leaderboard import ranking
@@ -33,7 +34,7 @@ from compresslab.grading.runner import grade_notebook
 from compresslab.grading.submissions import collect
 from compresslab.hidden.common import grading_digits
 from compresslab.outcomes import MAX_HANDED_IN_BYTES, BitwidthsQuestion, QuantizedModelQuestion, handed_in_files, outcome_questions
-from compresslab.quantized_handin import QUANTIZED_MODEL_FORMAT, HandedInResult, embedded_digits, grade_handed_in
+from compresslab.quantized_handin import QUANTIZED_MODEL_FORMAT, HandedInResult, grade_handed_in
 
 from conftest import EXAMPLES, ROOT
 
@@ -70,16 +71,16 @@ def test_the_reference_examples_files_earn_full_points(question):
 
 
 def test_the_students_self_check_grades_on_the_graders_data_and_ships_without_the_examples():
-    """``grade_handed_in`` loads the embedded dataset itself for the notebook's self-check; the grader passes the copy it
-    loaded once (``hidden.common.grading_digits``): the same values. The examples' files are made outside it."""
-    own, graders = embedded_digits(), grading_digits()
+    """``grade_handed_in`` is the same function for the notebook's self-check and for the grader, on the same data: the
+    embedded dataset the hidden tests grade on (``hidden.common.grading_digits``), loaded once per process. The examples'
+    files are made outside the student-facing module."""
+    assert grading_digits() is embedded_digits("resnet20")
+    fresh = load_dataset("digits", normalization=normalization_of("resnet20"))
     for split in ("train", "test"):
-        for mine, theirs in zip(getattr(own, split).dataset.tensors, getattr(graders, split).dataset.tensors):
-            assert torch.equal(mine, theirs), split
-    by_the_grader, self_checked = (grade_handed_in(BITS, EXAMPLES / "reference" / BITS.file, digits) for digits in (graders, None))
-    assert (by_the_grader.status, by_the_grader.score, by_the_grader.accuracy) == ("graded", BITS.points, self_checked.accuracy)
+        for cached, loaded in zip(getattr(grading_digits(), split).dataset.tensors, getattr(fresh, split).dataset.tensors):
+            assert torch.equal(cached, loaded), split
     closure = {path.name for path in module_closure(["from compresslab.quantized_handin import grade_handed_in, save_handed_in"])}
-    assert "handed_in_examples.py" not in closure
+    assert "handed_in_examples.py" not in closure and "common.py" not in closure
 
 
 def test_a_model_below_its_threshold_gets_nothing_and_says_so():

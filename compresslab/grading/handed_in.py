@@ -7,11 +7,10 @@ becomes one more question of its notebook's outcome, with its own status (``miss
 ``scores.csv``, ``gradebook.csv``, ``report.html``, ``feedback/``, ``canvas.csv`` and Gradescope's ``results.json``
 carry it like any other question. A notebook that could not be graded gives its handed-in questions its own status.
 The results are not journaled: grading a handed-in file costs inference only (about 0.4 s), so a resumed batch
-grades them again. The embedded dataset they are measured on is loaded once per process (``hidden.common.grading_digits``,
-the same values ``quantized_handin.grade_handed_in`` loads for a student's self-check).
+grades them again. They are measured by ``quantized_handin.grade_handed_in``, the function a student's self-check runs,
+on the embedded dataset loaded once per process (``checkpoints.embedded_digits``).
 """
 
-from ..hidden.common import grading_digits
 from ..outcomes import outcome_questions
 from ..quantized_handin import HandedInResult, grade_handed_in
 from .runner import Outcome
@@ -30,7 +29,7 @@ def grade_handed_in_files(submissions: list[Submission],
         files = by_student[student].handed_in.get(notebook, {})
         for question in outcome_questions(notebook):
             found = files.get(question.file)
-            result = HandedInResult("invalid", 0.0, found) if isinstance(found, str) else grade_handed_in(question, found, grading_digits())
+            result = HandedInResult("invalid", 0.0, found) if isinstance(found, str) else grade_handed_in(question, found)
             results[(student, notebook, question.question)] = result
             lost = result.score < question.points
             outcome.questions[question.question] = {"score": result.score, "possible": float(question.points),
